@@ -1,0 +1,68 @@
+"The papermill chain end to end on the tiny SYNTHETIC demo corpus, through the installed `cmer` command."
+import json, subprocess, time
+from pathlib import Path
+from conftest import CMER
+from cmer.chain import pipeline_steps
+from cmer.core import load_manifest
+
+
+def cmer(*args, timeout=1800):
+    return subprocess.run([CMER, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+def test_chain_runs_every_step_then_skips_them(tiny_corpus, tmp_path):
+    out = tmp_path/'out'
+    r = cmer('run', '--corpus', tiny_corpus, '--out', out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    steps = pipeline_steps()
+    chain = json.loads((out/'chain.json').read_text())
+    assert [s['step'] for s in chain['steps']] == [s.name for s in steps]
+    assert all(s['status'] == 'ran' for s in chain['steps'])
+    for s in steps:
+        assert (out/'notebooks'/s.path.name).exists(), s.name
+        assert load_manifest(out, s.name) is not None, f'{s.name} wrote no manifest'
+    assert load_manifest(out, 'corpus')['report']['synthetic'] is True
+    if any(s.name == 'evaluate' for s in steps):
+        assert (out/'results'/'result.txt').exists()
+
+    t0 = time.time()
+    r = cmer('run', '--corpus', tiny_corpus, '--out', out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert all(s['status'] == 'skipped' for s in json.loads((out/'chain.json').read_text())['steps'])
+    assert time.time() - t0 < 60, 'a fully up-to-date chain starts no kernel'
+
+    r = cmer('run', '--corpus', tiny_corpus, '--out', out, '--steps', 'corpus', '-p', 'label_map=6class')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'corpus: running (parameter label_map changed' in r.stdout
+    assert load_manifest(out, 'corpus')['report']['label_map'] == '6class'
+
+
+def test_chain_stops_at_a_failing_step_with_its_name(tiny_corpus, tmp_path):
+    out = tmp_path/'out'
+    (out/'corpus').mkdir(parents=True)
+    bad = tmp_path/'bad.json'
+    bad.write_text('{"classes": ["neu"], "map": {"neu": "happy"}}')   # maps to a class it does not list
+    r = cmer('run', '--corpus', tiny_corpus, '--out', out, '-p', f'label_map={bad}')
+    assert r.returncode == 1
+    assert 'step 01 corpus failed: ValueError' in r.stderr and "maps to ['happy']" in r.stderr, r.stderr
+    assert (out/'notebooks'/'01_corpus.FAILED.ipynb').exists()
+    assert not (out/'corpus'/'utterances.csv').exists(), 'nothing half-written'
+    assert len(json.loads((out/'chain.json').read_text())['steps']) == 0 if (out/'chain.json').exists() else True
+
+
+def test_cli_errors_are_one_line_and_non_zero(tmp_path):
+    r = cmer('run', '--corpus', tmp_path/'missing', '--out', tmp_path/'out')
+    assert r.returncode == 1 and r.stderr.strip() == f"cmer: error: corpus {tmp_path/'missing'} does not exist"
+    r = cmer('run', '--corpus', tmp_path, '--out', tmp_path/'out', '--steps', 'nosuchstep')
+    assert r.returncode == 1 and "no step named 'nosuchstep'" in r.stderr
+    r = cmer('frobnicate')
+    assert r.returncode == 2
+    r = cmer('--version')
+    assert r.returncode == 0 and r.stdout.startswith('cmer ')
+
+
+def test_demo_corpus_command_refuses_a_foreign_folder(tmp_path):
+    (tmp_path/'mine.txt').write_text('precious')
+    r = cmer('demo-corpus', tmp_path, '--sessions', '1', '--per-session', '4')
+    assert r.returncode == 1 and 'is not a cmer demo corpus' in r.stderr
+    assert (tmp_path/'mine.txt').read_text() == 'precious'

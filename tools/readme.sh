@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which is not installable here).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/jupyter nbconvert --log-level WARN --to markdown --stdout nbs/index.ipynb > README.md.tmp
+{ echo "<!-- generated from nbs/index.ipynb by tools/readme.sh: edit the notebook, not this file -->"; echo; cat README.md.tmp; } > README.md.new
+rm README.md.tmp && mv README.md.new README.md

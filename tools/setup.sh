@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set-up on a fresh machine, safe to run again: system packages (apt), a virtual environment in .venv,
+# the pinned Python packages of settings.ini and the cmer package itself (editable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_pkgs=(ffmpeg espeak-ng apertium apertium-eng-spa apertium-eng-cat)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing system packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ -x .venv/bin/python ] || { echo "setup: creating .venv"; python3 -m venv .venv; }
+stamp=.venv/.cmer-setup
+want=$(cat settings.ini setup.py tools/setup.sh | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing the pinned Python packages into .venv (a few minutes the first time)"
+  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v -E "is ignored|^\s*$" || true
+  .venv/bin/python -c "import cmer, torch, nbdev" || { echo "setup: the Python install failed" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: set up, then every notebook's tests (nbdev_test) and the pytest suite, which also runs
+# the papermill chain once on a tiny demo corpus. Ends with pytest's "N passed" summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+export PATH="$PWD/.venv/bin:$PATH"
+nbdev_export
+if command -v git >/dev/null && git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet -- cmer; then
+  echo "warning: cmer/ differs from the committed package after nbdev_export (notebooks changed without export?)" >&2
+fi
+start=$(date +%s)
+nbdev_test --n_workers "${CMER_TEST_WORKERS:-2}" --timing
+echo "nbdev_test: $(( $(date +%s) - start )) s"
+pytest -q tests
