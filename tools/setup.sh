@@ -21,8 +21,11 @@ stamp=.venv/.cmer-setup
 want=$(cat settings.ini setup.py tools/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing the pinned Python packages into .venv (a few minutes the first time)"
-  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v -E "is ignored|^\s*$" || true
+  log=.venv/pip-install.log
+  if ! { .venv/bin/pip install --disable-pip-version-check --upgrade pip && \
+         .venv/bin/pip install --disable-pip-version-check -e ".[dev]"; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2; echo "setup: pip install failed; full log in $log" >&2; exit 1
+  fi
   .venv/bin/python -c "import cmer, torch, nbdev" || { echo "setup: the Python install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
