@@ -1,0 +1,69 @@
+"Video steps on the tiny demo corpus (SYNTHETIC): exact frames, halves of the split screen, reproducible augmentation."
+import shutil
+from pathlib import Path
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip('cv2')
+
+
+def test_decode_frames_are_the_requested_frames(tiny_corpus):
+    "Every frame that decode_frames hands over is the video's frame of that number (checked against OpenCV's sequential read)."
+    from cmer.frames import decode_frames, probe_video
+    video = sorted(Path(tiny_corpus).glob('Session1/dialog/avi/DivX/*.avi'))[0]
+    info = probe_video(video)
+    want = np.array([0, 1, 7, 8, 9, 33, info['n_frames'] - 1])
+    got = {n: (t, rgb) for n, t, rgb in decode_frames(video, want, info)}
+    assert sorted(got) == want.tolist()
+    cap, ref, i = cv2.VideoCapture(str(video)), {}, 0
+    while True:
+        ok, bgr = cap.read()
+        if not ok: break
+        if i in got: ref[i] = bgr[..., ::-1]
+        i += 1
+    cap.release()
+    for n, (t, rgb) in got.items():
+        assert t == pytest.approx(n / info['fps'])
+        others = [abs(rgb.astype(int) - ref[m]).mean() for m in ref if m != n and abs(m - n) > 3]
+        own = abs(rgb.astype(int) - ref[n]).mean()
+        assert own < 3 and (not others or own < min(others)), (n, own, others)
+
+
+def test_halves_of_the_split_screen(tiny_corpus, tmp_path):
+    "side='left'/'right' crop faces from that half only; 'speaker' follows the speaker's gender."
+    from cmer.corpus import corpus_step, load_utterances
+    from cmer.frames import extract_dialog
+    out = tmp_path/'out'
+    corpus_step(tiny_corpus, out)
+    df = load_utterances(out)
+    v, g = next(iter(df.groupby('video')))
+    utts = g[['utt_id', 'start', 'end', 'gender']].to_dict('records')
+    opts = dict(fps=2.0, max_frames=4, speaker_sides={'F': 'left', 'M': 'right'}, detect_faces=True, crop_size=64, margin=1.07)
+    for side in ('left', 'right', 'speaker'):
+        r = extract_dialog(dict(video=v, utts=utts, opts=dict(opts, side=side)))
+        assert not r['errors']
+        assert np.mean(np.concatenate([d['face'] for d in r['utts'].values()])) > 0.5, side
+        for u in utts:
+            d = r['utts'][u['utt_id']]
+            half = side if side != 'speaker' else opts['speaker_sides'][u['gender']]
+            x0, w = d['box'][d['face'], 0], d['box'][d['face'], 2]
+            assert (np.all(x0 + w <= 240) if half == 'left' else np.all(x0 >= 240)), (side, u, d['box'])
+
+
+def test_image_aug_is_reproducible(tiny_corpus, tmp_path):
+    "The augmented view is the same on a re-run and differs with another seed."
+    from cmer.core import load_features, features_dir
+    from cmer.corpus import corpus_step
+    from cmer.frames import frames_step
+    from cmer.frame_embed import frame_embed_step
+    from cmer.image_aug import image_aug_step
+    out = tmp_path/'out'
+    corpus_step(tiny_corpus, out); frames_step(tiny_corpus, out, max_frames=4); frame_embed_step(tiny_corpus, out, k=2)
+    image_aug_step(tiny_corpus, out)
+    a = load_features(features_dir(out)/'frames_aug.npz')
+    image_aug_step(tiny_corpus, out, force=True)
+    b = load_features(features_dir(out)/'frames_aug.npz')
+    np.testing.assert_array_equal(a.data, b.data)
+    image_aug_step(tiny_corpus, out, seed=7)
+    c = load_features(features_dir(out)/'frames_aug.npz')
+    assert c.data.shape == a.data.shape and not np.array_equal(c.data, a.data)
