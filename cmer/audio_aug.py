@@ -251,13 +251,13 @@ class EspeakTTS(TTS):
     def speak(self, text:str, voice:str) -> np.ndarray:
         if not text.strip(): raise ValueError('nothing to say: empty text')
         with tempfile.NamedTemporaryFile(suffix='.wav') as f:
-            r = subprocess.run([self.exe, '-v', voice, '-s', str(self.rate), '-w', f.name, text], capture_output=True, text=True)
+            r = subprocess.run([self.exe, '-v', voice, '-s', str(self.rate), '-w', f.name, '--', text], capture_output=True, text=True)   # '--': a text may start with '-'
             if r.returncode: raise RuntimeError(f"espeak-ng failed for voice {voice!r}: {r.stderr.strip()}")
             return _to_sr(Path(f.name))
 
 TTS_BACKENDS = {'pyttsx3': Pyttsx3TTS, 'espeak-ng': EspeakTTS}
 
-def make_tts(backend:str='pyttsx3', **kw) -> TTS:
+def make_tts(backend:str='espeak-ng', **kw) -> TTS:
     "The synthesiser `backend`."
     if backend not in TTS_BACKENDS: raise ValueError(f"TTS backend {backend!r}: expected one of {list(TTS_BACKENDS)}")
     return TTS_BACKENDS[backend](**kw)
@@ -279,7 +279,7 @@ def load_audio_aug(out:str|Path) -> pd.DataFrame:
     return pd.read_csv(p, dtype={'utt_id': str, 'asr_text': str, 'text_aug': str, 'voice': str, 'wav_aug': str}, keep_default_na=False)
 
 def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_model:str|None=None, chain:str='en>ca>es>en',
-                   translator:str='apertium', tts:str='pyttsx3', voice_female:str='en+f3', voice_male:str='en+m3',
+                   translator:str='apertium', tts:str='espeak-ng', voice_female:str='en+f3', voice_male:str='en+m3',
                    force:bool=False) -> dict:
     "ASR -> translation round trip -> TTS for every utterance with audio; write the wavs, `audio_aug.csv` and the manifest."
     corpus, out = Path(corpus).resolve(), Path(out).resolve()

@@ -137,8 +137,12 @@ def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|N
         failed = out_nb.with_suffix('.FAILED.ipynb'); os.replace(tmp, failed)
         raise ChainError(f"step {step.number:02d} {step.name} failed: {e.ename}: {e.evalue} (executed notebook: {failed})") from None
     except Exception as e:
-        if Path(tmp).exists(): os.replace(tmp, out_nb.with_suffix('.FAILED.ipynb'))
-        raise ChainError(f"step {step.number:02d} {step.name} could not run: {type(e).__name__}: {e}") from e
+        failed = out_nb.with_suffix('.FAILED.ipynb')
+        if Path(tmp).exists(): os.replace(tmp, failed)
+        why = (' (the notebook\'s kernel process died: a crash in native code or out of memory; re-run the step to see '
+               'whether it repeats)' if type(e).__name__ == 'DeadKernelError' else '')
+        where = f' (executed notebook: {failed})' if failed.exists() else ''
+        raise ChainError(f"step {step.number:02d} {step.name} could not run: {type(e).__name__}: {e}{why}{where}") from e
     finally:
         src.unlink(missing_ok=True)
 
