@@ -7,7 +7,7 @@
 - audio: a SYNTHETIC demo corpus of N utterances (espeak-ng speech of real transcripts; built once, cached in --work);
 - each step runs on that corpus from scratch (force=True, translation cache off); the raw call is the library
   doing the same work without cmer (apertium subprocess per hop, SentenceTransformer.encode,
-  faster-whisper transcribe per utterance, pyttsx3 save_to_file + runAndWait, librosa.feature.mfcc);
+  faster-whisper transcribe per utterance, espeak-ng -w per utterance, librosa.feature.mfcc);
 - the faster-whisper baseline runs on the first --raw-asr-n utterances only (it is slow) and reports a rate;
 - the feature-store load time is measured on an IEMOCAP-sized MFCC set (5,531 utterances, 4.5 s mean);
 - --parts selects what runs (mfcc alone reuses the augmented audio of an earlier run in --work);
@@ -143,11 +143,11 @@ def audio_part(a, work, parts, row, rows):
     from cmer.audio_aug import wer
     rows[-1]['note'] += f"vs {100 * wer(utts.transcript[:k].tolist(), hyps):.1f} % (per utterance, first {k})"
     print(f"  ASR: packed {rows[-1]['step_rate']:.2f} audio s/s, per utterance {rows[-1]['raw_rate']:.2f}", flush=True)
-    tts = make_tts('pyttsx3')
+    tts = make_tts()                    # the step's default synthesiser (the espeak-ng program)
     aug_t = pd.read_csv(aout/'audio_aug'/'audio_aug.csv', keep_default_na=False)
     _, raw_s = timed(lambda: [tts.speak(t, 'en+f3') for t in aug_t.text_aug])
-    row('audio_aug TTS stage (pyttsx3)', 'utterances', len(aug_t), rep['seconds']['tts'],
-        'pyttsx3 save_to_file+runAndWait', len(aug_t), raw_s, 'SYNTHETIC')
+    row('audio_aug TTS stage (espeak-ng)', 'utterances', len(aug_t), rep['seconds']['tts'],
+        'espeak-ng -w per utterance', len(aug_t), raw_s, 'SYNTHETIC')
     row('audio_aug (whole step)', 'utterances', rep['n_augmented'], s, '-', 0, 0,
         f"SYNTHETIC; {rep['audio_seconds']:.0f} s of audio; {rep['n_failed']} failed")
     if 'mfcc' in parts: mfcc_part(aout, corpus, ys, audio_s, row)
