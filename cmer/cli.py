@@ -17,6 +17,7 @@ COMMANDS = {
     'steps': ('cmer.chain', 'cli_steps'),
     'models': ('cmer.models', 'cli_models'),
     'ablation': ('cmer.ablation', 'cli_ablation'),
+    'predict': ('cmer.predict', 'cli_predict'),
 }
 
 def _command(name:str):

@@ -1,0 +1,140 @@
+"`cmer predict` on a clip made here (espeak-ng speech over rendered faces, muxed with ffmpeg): segments, shapes, probabilities, outputs, bad input."
+import json, subprocess
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import CMER
+
+SENTENCES = [('hap', 'I am so happy to see you again, this is wonderful!'),
+             ('ang', 'Stop it right now, I told you a hundred times!')]
+OUTPUTS = ['segments.csv', 'segments.json', 'summary.txt', 'timeline.png']
+
+
+@pytest.fixture(scope='module')
+def media(tmp_path_factory):
+    "A talking-head clip with speech, the same without its audio track, a text file, an empty file, a wav."
+    from cmer.predict import make_clip, extract_audio
+    import soundfile as sf
+    d = tmp_path_factory.mktemp('media')
+    clip = make_clip(d/'clip.mp4', SENTENCES)
+    silent = make_clip(d/'silent.mkv', SENTENCES[:1], audio=False)
+    (d/'notes.mp4').write_text('this is not a video\n'); (d/'empty.webm').touch()
+    sf.write(d/'speech.wav', extract_audio(clip), 16000)
+    return dict(dir=d, clip=clip, silent=silent, text=d/'notes.mp4', empty=d/'empty.webm', wav=d/'speech.wav')
+
+
+@pytest.fixture(scope='module')
+def av_checkpoint(tmp_path_factory):
+    "A chain-style checkpoint (a UnifiedModel over audio and text, meta as cmer.evaluate writes it), untrained."
+    import torch
+    from cmer.model import UnifiedModel, save_checkpoint
+    from cmer.mfcc import mfcc_settings
+    torch.manual_seed(0)
+    m = UnifiedModel({'audio': 20, 'text': 384}, 4).eval()
+    p = tmp_path_factory.mktemp('ckpt')/'model.pt'
+    meta = dict(features={'mfcc': dict(kind='mfcc', **mfcc_settings()), 'text': dict(kind='text', model='minilm', dim=384, normalize=True)},
+                synthetic=True, protocol='loso')
+    return save_checkpoint(p, m, ['neu', 'ang', 'sad', 'hap'], meta=meta)
+
+
+def _cli(args, capsys):
+    "`cmer ARGS` in this process (models stay loaded between tests): exit status, stdout, stderr."
+    from cmer.cli import main
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    o = capsys.readouterr()
+    return rc, o.out, o.err
+
+
+def _check_outputs(out: Path, n_min: int = 1) -> pd.DataFrame:
+    assert sorted(p.name for p in out.iterdir()) == OUTPUTS
+    t = pd.read_csv(out/'segments.csv', keep_default_na=False, na_values=[''])
+    j = json.loads((out/'segments.json').read_text())
+    assert len(t) == len(j['segments']) == j['n_segments'] >= n_min
+    assert (out/'timeline.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    assert (t.start < t.end).all() and (t.start.diff().fillna(1) > 0).all()
+    for src in ('audio', 'video', 'text', 'fused'):
+        cols = [f'p_{src}_{c}' for c in j['classes']]
+        if cols[0] not in t: continue
+        p = t[cols].to_numpy(float)
+        has = ~np.isnan(p).any(1)
+        assert np.allclose(p[has].sum(1), 1, atol=1e-3), src
+    assert t.label.isin(j['classes']).all()
+    return t
+
+
+def test_predict_clip_python(media, tmp_path):
+    "Two spoken sentences over a face: two segments, all three modalities, Whisper's words, probabilities summing to 1."
+    from cmer.predict import predict
+    res = predict(media['clip'], out=tmp_path/'out', progress=False)
+    t = _check_outputs(tmp_path/'out', 2)
+    assert len(t) == 2 and list(t.modalities) == ['AVT', 'AVT']
+    assert 'happy' in t.transcript[0].lower() and 'hundred' in t.transcript[1].lower()
+    assert 0.4 < t.start[0] < 0.8 and t.end[1] < res['info']['duration']
+    assert (t.n_faces > 0).all()
+    for src in ('audio', 'video', 'text', 'fused'): assert res['scores'][src].shape == (2, 4)
+    assert res['info']['classes'] == ['neu', 'ang', 'sad', 'hap'] and not res['info']['notes']
+
+
+def test_predict_cli_audio_only(media, tmp_path, capsys):
+    "The command on a wav: audio and text only, the summary on stdout, a note that there is no face."
+    out = tmp_path/'wav_out'
+    rc, stdout, err = _cli(['predict', media['wav'], '--out', out, '--no-progress'], capsys)
+    assert rc == 0, err
+    t = _check_outputs(out, 2)
+    assert set(t.modalities) == {'AT'} and t.filter(like='p_video_').isna().all().all()
+    assert 'segment(s)' in stdout and 'audio file: no face modality' in stdout and 'segments.csv' in stdout
+
+
+def test_predict_silent_video(media, tmp_path):
+    "A video without an audio track: face-only segments over fixed windows, and a note saying so."
+    from cmer.predict import predict
+    res = predict(media['silent'], out=tmp_path/'s', window=2.0, progress=False)
+    t = _check_outputs(tmp_path/'s')
+    assert set(t.modalities) == {'V'} and 'no audio track' in ' '.join(res['info']['notes'])
+    assert np.allclose(t.end - t.start, t.end[0] - t.start[0], atol=0.01)
+
+
+def test_chain_checkpoint_loads_through_model_option(media, av_checkpoint, tmp_path, capsys):
+    "A checkpoint as the chain writes it (audio+text) runs on the clip's modalities it reads; the frames are not used."
+    out = tmp_path/'ck'
+    rc, stdout, err = _cli(['predict', media['clip'], '--model', av_checkpoint, '--out', out, '--no-progress'], capsys)
+    assert rc == 0, err
+    t = _check_outputs(out, 2)
+    assert set(t.modalities) == {'AT'} and not any(c.startswith('p_video_') for c in t.columns)
+    assert 'reads no video' in stdout
+
+
+@pytest.mark.parametrize('case, message', [('missing', 'no such file'), ('text', 'not an audio or video file'),
+                                           ('empty', 'empty file'), ('silent_needs_audio', 'no audio track')])
+def test_bad_input(media, av_checkpoint, tmp_path, capsys, case, message):
+    "Bad input: one clear line, exit status 1, nothing in --out (not even the folder)."
+    out = tmp_path/'out'
+    f = {'missing': media['dir']/'nope.mp4', 'text': media['text'], 'empty': media['empty'], 'silent_needs_audio': media['silent']}[case]
+    args = ['predict', f, '--out', out] + (['--model', av_checkpoint] if case == 'silent_needs_audio' else [])
+    rc, _, err = _cli(args, capsys)
+    assert rc == 1
+    err = err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('cmer: error: ') and message in err[0] and f.name in err[0], err
+    assert not out.exists()
+
+
+def test_console_script_bad_input(media, tmp_path):
+    "The installed `cmer` program: a file that is not media gives one error line and exit status 1."
+    r = subprocess.run([CMER, 'predict', str(media['text']), '--out', str(tmp_path/'o')], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip() == f"cmer: error: {media['text']}: not an audio or video file " \
+        f"({media['text']}: Invalid data found when processing input)", r.stderr
+    assert not (tmp_path/'o').exists()
+
+
+def test_existing_out_keeps_other_files(media, tmp_path):
+    "A failed run leaves an existing --out untouched; a good one adds its four files next to what is there."
+    from cmer.predict import predict, MediaError
+    out = tmp_path/'o'; out.mkdir(); (out/'mine.txt').write_text('keep')
+    with pytest.raises(MediaError): predict(media['text'], out=out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ['mine.txt']
+    predict(media['wav'], out=out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS + ['mine.txt'])
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
