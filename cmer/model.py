@@ -17,8 +17,8 @@ from .core import atomic_path
 # %% auto #0
 __all__ = ['MODALITIES', 'CODES', 'FEATURE_FILES', 'SEQUENTIAL', 'LOSS_TERMS', 'CHECKPOINT_FORMAT', 'parse_modalities',
            'modality_code', 'ModelConfig', 'length_mask', 'AttentivePool', 'reverse_padded', 'SeqEncoder',
-           'TextEncoder', 'Fusion', 'UnifiedModel', 'random_batch', 'info_nce', 'supcon_loss', 'compute_losses',
-           'toy_problem', 'train_steps', 'save_checkpoint', 'load_checkpoint']
+           'TextEncoder', 'utterance_norm', 'deltas', 'time_mask', 'Fusion', 'UnifiedModel', 'random_batch', 'info_nce',
+           'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/09_model.ipynb #89f1a70b
 MODALITIES = ('audio', 'video', 'text')
@@ -66,6 +66,10 @@ class ModelConfig:
     w_xmodal: float = 0.1          # cross-modal InfoNCE between one utterance's modality projections
     w_supcon: float = 0.1          # supervised contrastive loss on the unified embedding
     w_aug: float = 0.1             # augmented view as the positive of the original (0: no augmented view at all)
+    audio_utt_norm: str = 'none'   # per-utterance normalisation of the MFCCs after the global one: 'none', 'mean' (cepstral mean subtraction) or 'meanvar'
+    audio_deltas: int = 0          # append Δ (1) or Δ and ΔΔ (2) of the MFCCs, computed inside the model (the features stay (T, 20))
+    audio_std_pool: bool = False   # pool the audio encoder's steps with their standard deviation too (statistics pooling next to attention)
+    audio_time_mask: float = 0.0   # training only: hide one random span of up to this fraction of an utterance's frames (SpecAugment's time mask)
 
     def weights(self) -> dict:
         "The weight of each loss term."
@@ -91,16 +95,20 @@ def length_mask(lengths:torch.Tensor, T:int) -> torch.Tensor:
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
 
 class AttentivePool(nn.Module):
-    "Masked pooling of `(B, T, d)` to `(B, 2d)`: attention-weighted sum next to the plain mean over valid steps."
-    def __init__(self, d:int):
+    "Masked pooling of `(B, T, d)` to `(B, 2d)`: attention-weighted sum next to the plain mean over valid steps (`(B, 3d)` with the std too)."
+    def __init__(self, d:int, std:bool=False):
         super().__init__()
         self.score = nn.Sequential(nn.Linear(d, d), nn.Tanh(), nn.Linear(d, 1))
+        self.std, self.n_out = std, (3 if std else 2) * d
     def forward(self, x:torch.Tensor, mask:torch.Tensor) -> torch.Tensor:
         s = self.score(x).squeeze(-1).masked_fill(~mask, float('-inf'))
         a = torch.softmax(s, dim=1).unsqueeze(-1)
         m = mask.unsqueeze(-1).to(x.dtype)
-        mean = (x * m).sum(1) / m.sum(1).clamp(min=1)
-        return torch.cat([(a * x).sum(1), mean], dim=-1)
+        n = m.sum(1).clamp(min=1)
+        mean = (x * m).sum(1) / n
+        if not self.std: return torch.cat([(a * x).sum(1), mean], dim=-1)
+        sd = ((((x - mean[:, None]) ** 2) * m).sum(1) / n + 1e-5).sqrt()
+        return torch.cat([(a * x).sum(1), mean, sd], dim=-1)
 
 # %% ../nbs/09_model.ipynb #284c7e2c
 def reverse_padded(x:torch.Tensor, lengths:torch.Tensor) -> torch.Tensor:
@@ -111,7 +119,8 @@ def reverse_padded(x:torch.Tensor, lengths:torch.Tensor) -> torch.Tensor:
 
 class SeqEncoder(nn.Module):
     "`(B, T, d_in)` sequences with lengths → `(B, d_out)`: front end, masked BiLSTM/BiGRU, attentive pooling."
-    def __init__(self, d_in:int, d_out:int, conv:int=0, layers:int=1, stride:int=1, proj:int=0, rnn:str='lstm', hidden:int=64, dropout:float=0.2):
+    def __init__(self, d_in:int, d_out:int, conv:int=0, layers:int=1, stride:int=1, proj:int=0, rnn:str='lstm', hidden:int=64, dropout:float=0.2,
+                 std_pool:bool=False):
         super().__init__()
         if rnn not in ('lstm', 'gru', 'none'): raise ValueError(f"rnn {rnn!r}: expected 'lstm', 'gru' or 'none'")
         n_down = int(round(math.log2(stride)))
@@ -129,8 +138,8 @@ class SeqEncoder(nn.Module):
             cls = nn.LSTM if rnn == 'lstm' else nn.GRU
             self.fwd, self.bwd = cls(d, hidden, batch_first=True), cls(d, hidden, batch_first=True)
             d = 2 * hidden
-        self.pool = AttentivePool(d)
-        self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * d, d_out))
+        self.pool = AttentivePool(d, std=std_pool)
+        self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.pool.n_out, d_out))
 
     def forward(self, x:torch.Tensor, lengths:torch.Tensor) -> torch.Tensor:
         mask = length_mask(lengths, x.shape[1])
@@ -153,6 +162,41 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d_out))
     def forward(self, x:torch.Tensor, lengths=None) -> torch.Tensor: return self.net(x)
+
+# %% ../nbs/09_model.ipynb #aeb9a932
+def utterance_norm(x:torch.Tensor, lengths:torch.Tensor, mode:str='mean') -> torch.Tensor:
+    "Normalise each row of `(B, T, d)` by the mean (`'mean'`) or mean and std (`'meanvar'`) of its valid steps; padding stays 0."
+    if mode == 'none': return x
+    if mode not in ('mean', 'meanvar'): raise ValueError(f"utterance normalisation {mode!r}: expected 'none', 'mean' or 'meanvar'")
+    m = length_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
+    n = m.sum(1, keepdim=True).clamp(min=1)
+    mean = (x * m).sum(1, keepdim=True) / n
+    x = x - mean
+    if mode == 'meanvar': x = x / (((x ** 2) * m).sum(1, keepdim=True) / n + 1e-5).sqrt()
+    return x * m
+
+def deltas(x:torch.Tensor, lengths:torch.Tensor, width:int=2) -> torch.Tensor:
+    "Regression slope over ±`width` steps of each row of `(B, T, d)`, edge steps repeated within each row's length; padding stays 0."
+    B, T, _ = x.shape
+    t = torch.arange(T)[None, :]
+    last = (lengths.clamp(min=1) - 1)[:, None]
+    out = torch.zeros_like(x)
+    for n in range(1, width + 1):
+        ahead = x.gather(1, torch.minimum(t + n, last).unsqueeze(-1).expand_as(x))
+        behind = x.gather(1, torch.clamp(t - n, min=0).minimum(last).unsqueeze(-1).expand_as(x))
+        out = out + n * (ahead - behind)
+    return out / (2 * sum(n * n for n in range(1, width + 1))) * length_mask(lengths, T).unsqueeze(-1).to(x.dtype)
+
+def time_mask(x:torch.Tensor, lengths:torch.Tensor, frac:float, generator:torch.Generator|None=None) -> torch.Tensor:
+    "Zero one random span of up to `frac` of each row's valid steps (at least one step stays)."
+    if frac <= 0: return x
+    B, T, _ = x.shape
+    L = lengths.clamp(min=1).to(torch.float32)
+    width = (torch.rand(B, generator=generator) * frac * L).floor().clamp(max=L - 1)
+    start = (torch.rand(B, generator=generator) * (L - width + 1)).floor().clamp(max=L - width)
+    t = torch.arange(T)[None, :]
+    hide = (t >= start[:, None]) & (t < (start + width)[:, None])
+    return x.masked_fill(hide.unsqueeze(-1), 0.)
 
 # %% ../nbs/09_model.ipynb #ad63da83
 class Fusion(nn.Module):
@@ -179,11 +223,13 @@ class UnifiedModel(nn.Module):
         self.modalities = tuple(m for m in MODALITIES if m in dims)
         if not self.modalities: raise ValueError(f"UnifiedModel: no known modality in dims {dims}; expected keys from {MODALITIES}")
         self.dims = {m: int(dims[m]) for m in self.modalities}
+        if cfg.audio_deltas not in (0, 1, 2): raise ValueError(f"audio_deltas {cfg.audio_deltas!r}: expected 0, 1 or 2")
         d = cfg.d_shared
         enc = {}
         for m in self.modalities:
-            if m == 'audio': enc[m] = SeqEncoder(self.dims[m], d, conv=cfg.audio_conv, layers=cfg.audio_layers, stride=cfg.audio_stride,
-                                                 rnn=cfg.audio_rnn, hidden=cfg.rnn_hidden, dropout=cfg.dropout)
+            if m == 'audio': enc[m] = SeqEncoder(self.dims[m] * (1 + cfg.audio_deltas), d, conv=cfg.audio_conv, layers=cfg.audio_layers,
+                                                 stride=cfg.audio_stride, rnn=cfg.audio_rnn, hidden=cfg.rnn_hidden, dropout=cfg.dropout,
+                                                 std_pool=cfg.audio_std_pool)
             elif m == 'video': enc[m] = SeqEncoder(self.dims[m], d, proj=cfg.video_proj, rnn=cfg.video_rnn, hidden=cfg.rnn_hidden, dropout=cfg.dropout)
             else: enc[m] = TextEncoder(self.dims[m], d, hidden=cfg.text_hidden, dropout=cfg.dropout)
         self.encoders = nn.ModuleDict(enc)
@@ -228,6 +274,16 @@ class UnifiedModel(nn.Module):
         shape = (x.shape[0], 1, x.shape[-1]) if x.dim() == 3 else x.shape
         return x * (torch.rand(shape) >= p).to(x.dtype) / (1 - p)
 
+    def _audio_front(self, x:torch.Tensor, lens:torch.Tensor) -> torch.Tensor:
+        "The audio options of the config: per-utterance normalisation, deltas, time mask (training only)."
+        c = self.cfg
+        x = utterance_norm(x, lens, c.audio_utt_norm)
+        if c.audio_deltas:
+            d1 = deltas(x, lens); parts = [x, d1] + ([deltas(d1, lens)] if c.audio_deltas > 1 else [])
+            x = torch.cat(parts, -1)
+        if self.training and c.audio_time_mask > 0: x = time_mask(x, lens, c.audio_time_mask)
+        return x
+
     def avail(self, batch:dict) -> torch.Tensor:
         "`(B, M)`: which modalities each utterance of `batch` has."
         if 'avail' in batch: return batch['avail'].bool()
@@ -244,6 +300,7 @@ class UnifiedModel(nn.Module):
             if len(rows) == 0: continue
             x, lens = self._inputs(batch, m)
             x = self._input_dropout(x[rows])
+            if m == 'audio': x = self._audio_front(x, lens[rows])
             h = self.encoders[m](x, None if lens is None else lens[rows])
             z = z.index_put((rows, torch.full_like(rows, j)), self.proj_norm[m](h))
         u = self.fusion(z, use)
