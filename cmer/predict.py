@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_predict.ipynb #9b55eefb
 from __future__ import annotations
-import argparse, json, os, shutil, subprocess, tempfile, time, warnings
+import argparse, json, os, shutil, subprocess, tempfile, textwrap, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -17,8 +17,8 @@ from .fer import IEMOCAP4
 # %% auto #0
 __all__ = ['IMAGE_FORMATS', 'SR', 'COLORS', 'OUTPUTS', 'MediaError', 'probe_media', 'make_clip', 'extract_audio',
            'speech_segments', 'fixed_windows', 'segment_faces', 'unified_probs', 'fuse', 'Predictor', 'load_predictor',
-           'transcribe', 'segment_features', 'class_name', 'segment_table', 'timeline_plot', 'summary_text', 'predict',
-           'cli_predict']
+           'transcribe', 'segment_features', 'class_name', 'segment_table', 'timeline_plot', 'summary_text',
+           'is_synthetic', 'predict', 'cli_predict']
 
 # %% ../nbs/20_predict.ipynb #47713fee
 class MediaError(ValueError):
@@ -348,7 +348,7 @@ def timeline_plot(table:pd.DataFrame, classes:list, duration:float, title:str, p
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
     srcs = [s for s in ('audio', 'video', 'text') if f'p_{s}_{classes[0]}' in table]
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 4.6), sharex=True, gridspec_kw=dict(height_ratios=[3, 1.1]))
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(12, 5), sharex=True, gridspec_kw=dict(height_ratios=[3, 1.1]))
     for _, r in table.iterrows():
         base = 0.0
         for c in classes:
@@ -356,18 +356,17 @@ def timeline_plot(table:pd.DataFrame, classes:list, duration:float, title:str, p
             if np.isnan(p): continue
             ax.bar(r.start, p, width=r.end - r.start, bottom=base, align='edge', color=COLORS.get(c), edgecolor='white', linewidth=0.5)
             base += p
-        txt = (r.transcript[:38] + '…') if len(r.transcript) > 39 else r.transcript
-        if (r.end - r.start) < duration / 25 and len(table) > 12: txt = ''      # a long file: no room for short segments' words
-        if len(table) <= 40 or txt: ax.text((r.start + r.end) / 2, 1.03, f"{r.emotion or '?'}\n{txt}" if txt else (r.emotion or 'no modality'), ha='center', va='bottom',
-                fontsize=7, rotation=0, wrap=True)
+        w = max(3, int(200 * (r.end - r.start) / max(duration, 1e-3)))      # characters that fit over the segment (fontsize 7)
+        txt = textwrap.fill(textwrap.shorten(r.transcript, 3 * w, placeholder='…'), w) if r.transcript and w >= 6 else ''
+        ax.text((r.start + r.end) / 2, 1.03, '\n'.join(x for x in [r.emotion[:w] or '?', txt] if x), ha='center', va='bottom', fontsize=7)
         for j, s in enumerate(srcs):
             pr_ = np.array([r[f'p_{s}_{c}'] for c in classes], float)
             if np.isnan(pr_).any(): continue
             ax2.barh(j, r.end - r.start, left=r.start, height=0.8, color=COLORS.get(classes[int(pr_.argmax())]), alpha=0.35 + 0.65 * pr_.max())
-    ax.set_ylim(0, 1.35); ax.set_ylabel('fused probability'); ax.set_yticks([0, 0.5, 1])
-    ax.legend(handles=[Patch(color=COLORS.get(c), label=class_name(c)) for c in classes], loc='upper right', ncol=len(classes),
-              fontsize=8, framealpha=0.9)
-    ax.set_title(title, fontsize=9)
+    ax.set_ylim(0, 1.55); ax.set_ylabel('fused probability'); ax.set_yticks([0, 0.5, 1])
+    ax.legend(handles=[Patch(color=COLORS.get(c), label=class_name(c)) for c in classes], loc='lower right', bbox_to_anchor=(1, 1),
+              ncol=len(classes), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=9, loc='left')
     ax2.set_yticks(range(len(srcs))); ax2.set_yticklabels(srcs, fontsize=8); ax2.set_ylim(-0.6, len(srcs) - 0.4)
     ax2.set_xlim(0, max(duration, 1e-3)); ax2.set_xlabel('time (s)'); ax2.set_title("each modality's own winner (opacity: its probability)", fontsize=8)
     fig.tight_layout()
@@ -391,6 +390,10 @@ def summary_text(table:pd.DataFrame, info:dict) -> str:
 
 # %% ../nbs/20_predict.ipynb #14e08dfc
 OUTPUTS = ('segments.csv', 'segments.json', 'timeline.png', 'summary.txt')
+
+def is_synthetic(path:str|Path, levels:int=6) -> bool:
+    "Whether `path` lies inside a cmer demo corpus (a folder above it holds `demo_corpus.json`): its results are SYNTHETIC."
+    return any((d/'demo_corpus.json').exists() for d in list(Path(path).resolve().parents)[:levels])
 
 def _publish(stage:Path, out:Path):
     "Move the finished files of `stage` into `out` (each an atomic rename), then remove `stage`."
@@ -442,7 +445,9 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     table = segment_table(segs, transcripts, feats, scores, pred.classes, faces)
     if not table.label.astype(bool).any():
         raise MediaError(f"{file}: none of its {len(segs)} segment(s) has a modality the model can use (no transcript, audio or face)")
-    info = dict(file=str(Path(file).resolve()), duration=media['duration'], has_audio=media['has_audio'], has_video=media['has_video'],
+    synthetic = is_synthetic(file)
+    if synthetic: notes.insert(0, 'SYNTHETIC: the file belongs to a cmer demo corpus (espeak-ng speech, FER2013 faces)')
+    info = dict(file=str(Path(file).resolve()), synthetic=synthetic, duration=media['duration'], has_audio=media['has_audio'], has_video=media['has_video'],
                 model=pred.name, model_card=pred.card, classes=pred.classes, class_names=[class_name(c) for c in pred.classes],
                 modalities=list(pred.modalities), segmentation=segmentation, notes=notes, n_segments=len(table))
     res = dict(info=info, table=table, scores=scores, out=None)
@@ -453,7 +458,8 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
         table.to_csv(stage/'segments.csv', index=False)
         (stage/'segments.json').write_text(json.dumps(dict(info, segments=json.loads(table.to_json(orient='records'))), indent=1,
                                                       default=_json_default, ensure_ascii=False) + '\n')
-        title = f"{Path(file).name}: {info['segmentation']}; {pred.name}"
+        short = 'default model' if pred.kind == 'default' else pred.name.replace(str(Path(pred.name.split(' ', 1)[-1]).parent) + os.sep, '')
+        title = f"{'SYNTHETIC demo video ' if synthetic else ''}{Path(file).name}: {info['segmentation']}\nmodel: {short}"
         timeline_plot(table, pred.classes, media['duration'], title, stage/'timeline.png')
         summary = summary_text(table, info)
         (stage/'summary.txt').write_text(summary + '\n')
