@@ -86,11 +86,12 @@ def make_baseline(name:str, **params):
     from sklearn.linear_model import LogisticRegression
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import SVC
+    from sklearn.multiclass import OneVsRestClassifier
     C = float(params.get('C', 1.0))
     if name == 'tfidf_lr':
         return make_pipeline(make_union(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True),
                                         TfidfVectorizer(analyzer='char_wb', ngram_range=(2, 5), min_df=2, sublinear_tf=True)),
-                             LogisticRegression(C=C, max_iter=3000, class_weight='balanced'))
+                             OneVsRestClassifier(LogisticRegression(C=C, solver='liblinear', max_iter=3000, class_weight='balanced')))   # fast on sparse n-grams
     if name == 'embed_lr':
         return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, class_weight='balanced'))
     if name == 'mfcc_svm':
