@@ -316,7 +316,7 @@ def figures(R: dict) -> list[str]:
     a = R.get('emodb')
     if a:
         for task in ('7', '4'):
-            rows = {k: v['confusion'] for k, v in a[task].items()}
+            rows = {LABEL[k]: v['confusion'] for k, v in a[task].items()}
             cl = next(iter(a[task].values()))['classes']
             made.append(plot_recall(rows, cl, f'EmoDB {task} classes, leave-one-speaker-out: per-class recall', FIG/f'emodb{task}_recall.png'))
             for k, v in a[task].items():
