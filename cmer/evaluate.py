@@ -16,7 +16,7 @@ from .train import (CorpusData, TrainConfig, feature_files, load_data, fit, pred
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'FEATS', 'loso_folds', 'random_split', 'check_folds', 'summarize', 'cross_validate', 'plot_confusion',
-           'plot_learning_curves', 'project_2d', 'plot_embedding', 'result_text', 'evaluate_step']
+           'plot_learning_curves', 'project_2d', 'plot_embedding', 'result_text', 'model_card', 'evaluate_step']
 
 # %% ../nbs/11_evaluate.ipynb #1cda867f
 PROTOCOLS = {'loso': 'leave-one-session-out (speaker-independent)',
@@ -225,6 +225,40 @@ def result_text(res:dict) -> str:
     if res.get('final_model'): L += ["", f"checkpoint trained on every utterance: {res['final_model']}"]
     return '\n'.join(L) + '\n'
 
+# %% ../nbs/11_evaluate.ipynb #1cf232c7
+def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:int|None=None) -> str:
+    "Markdown model card of the checkpoint trained on every utterance of the evaluation `res`."
+    prov, s, mc = res['data'], res['summary'], res['config']['model']
+    feats = prov['features']
+    rows = [f"| {m} | `{FEATS[m]}.npz`: {feats.get(FEATS[m], {}).get('dim', '?')}-d, {feats.get(FEATS[m], {}).get('matched', 0)} utterances; "
+            f"{(feats.get(FEATS[m], {}).get('meta') or {}).get('model') or (feats.get(FEATS[m], {}).get('meta') or {}).get('encoder') or ''} | "
+            f"{_seq_desc(mc, m)} |" for m in res['modalities']]
+    L = ["# cmer checkpoint `model.pt`" + (" (SYNTHETIC demo corpus)" if res['synthetic'] else ''), ""]
+    if res['synthetic']:
+        L += ["**SYNTHETIC**: trained on the synthetic demo corpus (espeak-ng speech, rendered faces). It exists to show that",
+              "the chain runs; do not use it on real recordings.", ""]
+    L += ["## Data",
+          f"- corpus: `{prov.get('corpus')}` ({prov.get('corpus_format')}), {res['n_utterances']} utterances, "
+          f"{res['n_speakers']} speakers, {res['n_sessions']} sessions",
+          f"- classes: {', '.join(res['classes'])} (label map {prov.get('label_map')}); always guessing the most frequent class gives WA {res['majority_wa']:.3f}",
+          f"- trained on every utterance" + (f" ({n_train} for training, {n_val} held out for early stopping, best epoch {best_epoch})" if n_train else ''),
+          "", "| modality | features | encoder |", "|---|---|---|", *rows, "",
+          "## How the recipe scores",
+          f"This exact checkpoint has no test set of its own (it saw every utterance). The same recipe, {PROTOCOLS[res['protocol']]}"
+          f" over {len(res['folds'])} fold(s), scored (mean ± std over folds):", "",
+          "| WA | UA | macro F1 | weighted F1 | gender accuracy |", "|---|---|---|---|---|",
+          f"| {_pm(s, 'wa')} | {_pm(s, 'ua')} | {_pm(s, 'macro_f1')} | {_pm(s, 'weighted_f1')} | {_pm(s, 'gender_acc')} |", "",
+          "Per fold and per modality subset: `result.txt` and `results.json` beside this file.", "",
+          "## Limits",
+          "- It expects features made exactly as above (the checkpoint's `meta['features']` records the settings); "
+          "`cmer predict` recomputes them that way.",
+          f"- It knows only the speakers, recording conditions and acting style of this corpus; expect lower scores elsewhere."]
+    if res['protocol'] == 'random':
+        L.append("- SPEAKER-DEPENDENT scores: the random split shares speakers between training and test; they overstate how it does on new speakers.")
+    if len(res['modalities']) < 3:
+        L.append(f"- It reads only {modality_code(res['modalities'])}; the other modalities of a file are ignored.")
+    return '\n'.join(L) + '\n'
+
 # %% ../nbs/11_evaluate.ipynb #7cc727ec
 def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities:str='auto', epochs:int=15, batch_size:int=64,
                   lr:float=0.002, patience:int=5, val_by:str='speaker', model_config:dict|None=None, train_config:dict|None=None,
@@ -279,6 +313,7 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
                     scores={k: r[k] for k in ('wa', 'ua', 'macro_f1', 'weighted_f1')}))
             if fr: save_checkpoint(out_('model.pt'), fr.model, data.classes, meta=ckpt_meta | dict(
                     fold=None, trained_on='every utterance', n_train=fr.n_train, n_val=fr.n_val, best_epoch=fr.best_epoch))
+            if fr: atomic_write(out_('model.md'), model_card(res, fr.n_train, fr.n_val, fr.best_epoch))
             # the map of the unified space: the last fold's model on its own test utterances
             plot_embedding(pe, data.labels[f_last['test']], data.classes, data.modalities,
                            f"{tag}: unified space and modality projections, test utterances of fold {f_last['name']} ({projection})",

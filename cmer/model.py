@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_model.ipynb #7d5828b3
 from __future__ import annotations
-import math
+import io, math
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 from typing import Sequence
@@ -428,7 +428,8 @@ def save_checkpoint(path:str|Path, model:UnifiedModel, classes:Sequence[str], me
     ckpt = dict(format=CHECKPOINT_FORMAT, config=asdict(model.cfg), dims=dict(model.dims), classes=list(classes),
                 modalities=list(model.modalities), normalization=model.normalization(), meta=meta or {},
                 state_dict={k: v.detach().clone() for k, v in model.state_dict().items()})
-    with atomic_path(path) as tmp: torch.save(ckpt, tmp)
+    buf = io.BytesIO(); torch.save(ckpt, buf)    # through a buffer: saved to a path, the zip's record names would carry the temp file's name
+    with atomic_path(path) as tmp: tmp.write_bytes(buf.getvalue())
     return Path(path)
 
 def load_checkpoint(path:str|Path) -> tuple[UnifiedModel, dict]:

@@ -24,10 +24,7 @@ __all__ = ['IMAGE_FORMATS', 'SR', 'COLORS', 'OUTPUTS', 'MediaError', 'probe_medi
 class MediaError(ValueError):
     "A file `predict` cannot use: the message names the file and the problem."
 
-def _tool(name:str) -> str:
-    exe = shutil.which(name)
-    if not exe: raise MissingResourceError(f'the {name} program', 'Install ffmpeg: apt-get install ffmpeg (tools/setup.sh does this).')
-    return exe
+from .frames import _tool     # the ffmpeg/ffprobe program, or a MissingResourceError saying how to install it
 
 IMAGE_FORMATS = ('image2', 'png_pipe', 'jpeg_pipe', 'bmp_pipe', 'gif', 'webp_pipe', 'tiff_pipe', 'pgm_pipe', 'ppm_pipe')
 
