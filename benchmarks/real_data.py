@@ -359,7 +359,9 @@ def _verdict(cells, metric='ua') -> str:
 def report(R: dict, figs: list[str], args, t_total: float) -> str:
     M = R['machine']
     L = [f"# Real-data evidence", "",
-         f"Regenerate with `{R['command']}` (about {t_total / 60:.0f} min here). Machine: {M['cpus']} CPUs ({M['cpu']}), "
+         f"Regenerate with `{R['command']}` (about {t_total / 60:.0f} min here"
+         + ("; `--demo-out` reused a demo corpus and its features built beforehand, which `python benchmarks/real_data.py` "
+            "builds itself, about 11 more minutes" if '--demo-out' in R['command'] else '') + f"). Machine: {M['cpus']} CPUs ({M['cpu']}), "
          f"{M['python']} / torch {M['torch']}, {R['jobs']} worker process(es) with one torch thread each; run {R['date']}. "
          f"The machine is shared with other work, so times are upper bounds. Load average at start {M['load_start']}, at end {M['load_end']}.",
          "", "Nothing here is tuned on a test fold: the baselines choose their hyper-parameters (C, SVM kernel) by UA on an inner "
