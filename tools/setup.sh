@@ -33,3 +33,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -c "import cmer, torch, nbdev" || { echo "setup: the Python install failed" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
+
+# librosa compiles its numba functions on first use and caches them inside site-packages. Two processes compiling the
+# same function at once (nbdev_test's workers, the chain's kernel) can leave an index that points into the other's
+# code, and then every later process segfaults in it (seen on a fresh venv: librosa.yin -> localmin, "segfault at 0
+# ip 0", the CI's dead kernel). So compile what cmer uses once, here, in one process, and rebuild a broken cache.
+warm='import numpy as np, librosa
+y = np.sin(np.arange(16000) * 2 * np.pi * 200 / 16000).astype(np.float32)
+librosa.yin(y, fmin=60, fmax=400, sr=16000); librosa.feature.delta(librosa.feature.mfcc(y=y, sr=16000, n_mfcc=20))
+librosa.resample(y, orig_sr=16000, target_sr=22050); librosa.util.localmax(y); librosa.util.localmin(y)'
+if ! .venv/bin/python -c "$warm" >/dev/null 2>&1; then
+  echo "setup: librosa's numba cache is missing or broken; compiling it once"
+  find .venv -path '*librosa*__pycache__*' \( -name '*.nbi' -o -name '*.nbc' \) -delete
+  .venv/bin/python -c "$warm" || { echo "setup: librosa fails even with a fresh numba cache" >&2; exit 1; }
+fi
