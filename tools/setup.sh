@@ -42,7 +42,7 @@ warm='import numpy as np, librosa
 y = np.sin(np.arange(16000) * 2 * np.pi * 200 / 16000).astype(np.float32)
 librosa.yin(y, fmin=60, fmax=400, sr=16000); librosa.feature.delta(librosa.feature.mfcc(y=y, sr=16000, n_mfcc=20))
 librosa.resample(y, orig_sr=16000, target_sr=22050); librosa.util.localmax(y); librosa.util.localmin(y)'
-if ! .venv/bin/python -c "$warm" >/dev/null 2>&1; then
+if ! (.venv/bin/python -c "$warm") >/dev/null 2>&1; then   # (a subshell, so that a crash is not reported twice)
   echo "setup: librosa's numba cache is missing or broken; compiling it once"
   find .venv -path '*librosa*__pycache__*' \( -name '*.nbi' -o -name '*.nbc' \) -delete
   .venv/bin/python -c "$warm" || { echo "setup: librosa fails even with a fresh numba cache" >&2; exit 1; }
