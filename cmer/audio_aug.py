@@ -213,44 +213,17 @@ def _to_sr(path:Path) -> np.ndarray:
     y, _ = read_audio(path, SR)
     return y
 
-_P3 = None                        # the pyttsx3 engine of a synthesiser process
-
-def _p3_init(rate):
-    global _P3
-    import pyttsx3
-    _P3 = pyttsx3.init('espeak')
-    if rate: _P3.setProperty('rate', rate)
-
-def _p3_voices() -> list[str]: return [v.id for v in _P3.getProperty('voices')]
-
-def _p3_save(text:str, voice:str, path:str):
-    _P3.setProperty('voice', voice)
-    with contextlib.redirect_stdout(io.StringIO()):              # pyttsx3 prints "Audio saved to ..." for every file
-        _P3.save_to_file(text, path); _P3.runAndWait()
-
 class Pyttsx3TTS(TTS):
-    "pyttsx3 with the espeak-ng driver, in a process of its own (restarted if libespeak-ng crashes); one engine for all utterances."
+    "pyttsx3 with the espeak-ng driver; one engine for all utterances."
     name = 'pyttsx3'
     def __init__(self, rate:int|None=None):
-        import pyttsx3  # noqa: F401  (a clear ImportError here, not in the synthesiser process)
-        self.rate, self.pool = rate, None
-        self.tmp = Path(tempfile.mkdtemp(prefix='cmer-tts-'))
-        try: ids = self._call('_p3_voices')
+        import pyttsx3
+        try: self.engine = pyttsx3.init('espeak')
         except Exception as e: raise MissingResourceError('libespeak-ng for pyttsx3', f"Install it: apt-get install espeak-ng ({e})") from None
+        if rate: self.engine.setProperty('rate', rate)
+        self.tmp = Path(tempfile.mkdtemp(prefix='cmer-tts-'))
+        ids = [v.id for v in self.engine.getProperty('voices')]
         self.known = {i.lower() for i in ids} | {i.split('/')[-1].lower() for i in ids}
-
-    def _call(self, fn, *args):
-        "Run `fn` (a function or the name of one in `cmer.audio_aug`) in the synthesiser process; a crash there is a RuntimeError here."
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
-        import multiprocessing as mp, cmer.audio_aug as lib      # the process imports the engine's functions by name
-        if isinstance(fn, str): fn = getattr(lib, fn)
-        if self.pool is None:     # spawn: a forked copy of a process running torch/CTranslate2 threads can hang
-            self.pool = ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=lib._p3_init, initargs=(self.rate,))
-        try: return self.pool.submit(fn, *args).result()
-        except BrokenProcessPool:
-            self.pool.shutdown(wait=False, cancel_futures=True); self.pool = None
-            raise RuntimeError(f"pyttsx3's libespeak-ng crashed (its process died) in {fn.__name__}{args[:2]!r}; the next call starts it again") from None
 
     def check_voice(self, voice:str) -> str:
         "`voice` if libespeak-ng knows it; pyttsx3 itself would silently keep the previous voice."
@@ -263,12 +236,11 @@ class Pyttsx3TTS(TTS):
         if not text.strip(): raise ValueError('nothing to say: empty text')
         f = self.tmp/'say.wav'
         if f.exists(): f.unlink()
-        self._call('_p3_save', text, self.check_voice(voice), str(f))
+        self.engine.setProperty('voice', self.check_voice(voice))
+        with contextlib.redirect_stdout(io.StringIO()):          # pyttsx3 prints "Audio saved to ..." for every file
+            self.engine.save_to_file(text, str(f)); self.engine.runAndWait()
         if not f.exists() or f.stat().st_size <= 44: raise RuntimeError(f"pyttsx3 wrote no audio for {text[:40]!r} with voice {voice!r}")
         return _to_sr(f)
-
-    def __del__(self):
-        if getattr(self, 'pool', None) is not None: self.pool.shutdown(wait=False)
 
 class EspeakTTS(TTS):
     "The espeak-ng program, one call per utterance."
