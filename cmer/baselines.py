@@ -54,6 +54,8 @@ def read_emodb(root:str|Path|None=None) -> pd.DataFrame:
         need = {'Filename', 'speaker', 'emotion'}
         if not need <= set(t.columns): raise ValueError(f"{lab}: expected columns {sorted(need)}, found {list(t.columns)}")
         t = t.set_index('Filename')
+        orphans = sorted(set(t.index) - set(files))
+        if orphans: raise ValueError(f"{lab}: {len(orphans)} line(s) name wav files that are not in {wav_dir}, e.g. {orphans[:3]}")
         for i, r in df.iterrows():
             f = r.utt_id + '.wav'
             if f not in t.index: raise ValueError(f"{lab}: no line for {f}")

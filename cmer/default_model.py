@@ -13,6 +13,7 @@ from .corpus import read_flat_csv, apply_label_map, LABEL_MAPS
 from .model import ModelConfig, save_checkpoint, load_checkpoint
 from .train import make_data, fit, predict, TrainConfig, validation_split, emotion_metrics
 from .fer import IEMOCAP4, FER_CLASSES, assets_dir
+from .baselines import EMODB_TO_IEMOCAP4, read_emodb, emodb_table as baseline_emodb_table
 
 # %% auto #0
 __all__ = ['DEFAULT_CLASSES', 'CLASS_NAMES', 'EMODB4', 'AUDIO_TEST_SPEAKERS', 'TEXT_TEST_SESSION', 'BRANCH_MODEL', 'FACE_INDEX',
@@ -23,7 +24,7 @@ __all__ = ['DEFAULT_CLASSES', 'CLASS_NAMES', 'EMODB4', 'AUDIO_TEST_SPEAKERS', 'T
 # %% ../nbs/20a_default_model.ipynb #4e364b33
 DEFAULT_CLASSES = list(LABEL_MAPS['4class']['classes'])     # ['neu', 'ang', 'sad', 'hap'], as the chain's 4-class corpora
 CLASS_NAMES = dict(IEMOCAP4)                                 # 'neu' -> 'neutral', ...
-EMODB4 = {'neutral': 'neu', 'anger': 'ang', 'sadness': 'sad', 'happiness': 'hap'}
+EMODB4 = EMODB_TO_IEMOCAP4                                   # EmoDB's four IEMOCAP emotions: 'neutral' -> 'neu', ...
 AUDIO_TEST_SPEAKERS = ('15', '16')                           # one male, one female EmoDB actor held out
 TEXT_TEST_SESSION = 5                                        # IEMOCAP session 5 held out
 
@@ -39,14 +40,11 @@ def emodb_table(data_dir:str|Path|None=None) -> pd.DataFrame:
     d = _data_dir(data_dir)/'emodb'
     if not (d/'labels.csv').exists():
         raise MissingResourceError(f"EmoDB labels {d/'labels.csv'}", "Put EmoDB (labels.csv and wav/) under emodb/ in the data folder (CMER_DATA).")
-    lab = pd.read_csv(d/'labels.csv', dtype=str)
-    lab = lab[lab.emotion.isin(list(EMODB4))].reset_index(drop=True)
-    t = pd.DataFrame(dict(utt_id=lab.Filename.str.replace('.wav', '', regex=False), session=lab.speaker.astype(int),
-                          speaker=lab.speaker, gender=lab.gender.map({'female': 'F', 'male': 'M'}).fillna(''),
-                          transcript='', label=lab.emotion.map(EMODB4), wav=[str(d/'wav'/f) for f in lab.Filename]))
-    t['label_id'] = t.label.map({c: i for i, c in enumerate(DEFAULT_CLASSES)}).astype(int)
-    missing = [w for w in t.wav if not Path(w).exists()]
-    if missing: raise MissingResourceError(f"{len(missing)} EmoDB wav file(s), e.g. {missing[0]}", "Check the emodb/wav folder of the data folder.")
+    clips = read_emodb(d)                 # checks every name against labels.csv, and that each line has its wav
+    t, classes = baseline_emodb_table(clips, '4')
+    assert classes == DEFAULT_CLASSES, classes
+    t.insert(4, 'transcript', '')
+    t.insert(6, 'wav', t.utt_id.map(clips.set_index('utt_id').wav))
     return t
 
 def iemocap_text_table(data_dir:str|Path|None=None) -> pd.DataFrame:
