@@ -229,10 +229,11 @@ def result_text(res:dict) -> str:
 def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:int|None=None) -> str:
     "Markdown model card of the checkpoint trained on every utterance of the evaluation `res`."
     prov, s, mc = res['data'], res['summary'], res['config']['model']
-    feats = prov['features']
-    rows = [f"| {m} | `{FEATS[m]}.npz`: {feats.get(FEATS[m], {}).get('dim', '?')}-d, {feats.get(FEATS[m], {}).get('matched', 0)} utterances; "
-            f"{(feats.get(FEATS[m], {}).get('meta') or {}).get('model') or (feats.get(FEATS[m], {}).get('meta') or {}).get('encoder') or ''} | "
-            f"{_seq_desc(mc, m)} |" for m in res['modalities']]
+    rows = []
+    for m in res['modalities']:
+        f = prov['features'].get(FEATS[m], {}); meta = f.get('meta') or {}
+        rows.append(f"| {m} | `{FEATS[m]}.npz`: {f.get('dim', '?')}-d, {f.get('matched', 0)} utterances; "
+                    f"{meta.get('model') or meta.get('encoder') or ''} | {_seq_desc(mc, m)} |")
     L = ["# cmer checkpoint `model.pt`" + (" (SYNTHETIC demo corpus)" if res['synthetic'] else ''), ""]
     if res['synthetic']:
         L += ["**SYNTHETIC**: trained on the synthetic demo corpus (espeak-ng speech, rendered faces). It exists to show that",

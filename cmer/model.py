@@ -16,9 +16,10 @@ from .core import atomic_path
 
 # %% auto #0
 __all__ = ['MODALITIES', 'CODES', 'FEATURE_FILES', 'SEQUENTIAL', 'LOSS_TERMS', 'CHECKPOINT_FORMAT', 'parse_modalities',
-           'modality_code', 'ModelConfig', 'length_mask', 'AttentivePool', 'reverse_padded', 'SeqEncoder',
-           'TextEncoder', 'utterance_norm', 'deltas', 'time_mask', 'Fusion', 'UnifiedModel', 'random_batch', 'info_nce',
-           'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint', 'load_checkpoint']
+           'modality_code', 'ModelConfig', 'length_mask', 'masked_mean_std', 'AttentivePool', 'reverse_padded',
+           'SeqEncoder', 'TextEncoder', 'utterance_norm', 'deltas', 'time_mask', 'Fusion', 'UnifiedModel',
+           'random_batch', 'info_nce', 'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/09_model.ipynb #89f1a70b
 MODALITIES = ('audio', 'video', 'text')
@@ -94,6 +95,12 @@ def length_mask(lengths:torch.Tensor, T:int) -> torch.Tensor:
     "`(B, T)` boolean mask, True at the first `lengths[b]` steps of row b."
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
 
+def masked_mean_std(x:torch.Tensor, m:torch.Tensor, std:bool=True) -> tuple[torch.Tensor, torch.Tensor|None]:
+    "Mean and (population) std over the steps of `(B, T, d)` where the mask `m` `(B, T, 1)` is 1, each `(B, 1, d)`; std None unless asked."
+    n = m.sum(1, keepdim=True).clamp(min=1)
+    mean = (x * m).sum(1, keepdim=True) / n
+    return mean, (((((x - mean) ** 2) * m).sum(1, keepdim=True) / n + 1e-5).sqrt() if std else None)
+
 class AttentivePool(nn.Module):
     "Masked pooling of `(B, T, d)` to `(B, 2d)`: attention-weighted sum next to the plain mean over valid steps (`(B, 3d)` with the std too)."
     def __init__(self, d:int, std:bool=False):
@@ -103,12 +110,8 @@ class AttentivePool(nn.Module):
     def forward(self, x:torch.Tensor, mask:torch.Tensor) -> torch.Tensor:
         s = self.score(x).squeeze(-1).masked_fill(~mask, float('-inf'))
         a = torch.softmax(s, dim=1).unsqueeze(-1)
-        m = mask.unsqueeze(-1).to(x.dtype)
-        n = m.sum(1).clamp(min=1)
-        mean = (x * m).sum(1) / n
-        if not self.std: return torch.cat([(a * x).sum(1), mean], dim=-1)
-        sd = ((((x - mean[:, None]) ** 2) * m).sum(1) / n + 1e-5).sqrt()
-        return torch.cat([(a * x).sum(1), mean, sd], dim=-1)
+        mean, sd = masked_mean_std(x, mask.unsqueeze(-1).to(x.dtype), self.std)
+        return torch.cat([(a * x).sum(1), mean.squeeze(1)] + ([sd.squeeze(1)] if self.std else []), dim=-1)
 
 # %% ../nbs/09_model.ipynb #284c7e2c
 def reverse_padded(x:torch.Tensor, lengths:torch.Tensor) -> torch.Tensor:
@@ -169,10 +172,9 @@ def utterance_norm(x:torch.Tensor, lengths:torch.Tensor, mode:str='mean') -> tor
     if mode == 'none': return x
     if mode not in ('mean', 'meanvar'): raise ValueError(f"utterance normalisation {mode!r}: expected 'none', 'mean' or 'meanvar'")
     m = length_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
-    n = m.sum(1, keepdim=True).clamp(min=1)
-    mean = (x * m).sum(1, keepdim=True) / n
+    mean, sd = masked_mean_std(x, m, std=mode == 'meanvar')
     x = x - mean
-    if mode == 'meanvar': x = x / (((x ** 2) * m).sum(1, keepdim=True) / n + 1e-5).sqrt()
+    if mode == 'meanvar': x = x / sd
     return x * m
 
 def deltas(x:torch.Tensor, lengths:torch.Tensor, width:int=2) -> torch.Tensor:
