@@ -51,11 +51,6 @@ def _threads():
     import torch; torch.set_num_threads(1)
 
 
-def _metrics_row(name, res_summary, extra=None):
-    s = res_summary
-    return dict(method=name, **{f'{k}_{q}': s[k][q] for k in ('ua', 'wa', 'weighted_f1') if k in s for q in ('mean', 'std')}, **(extra or {}))
-
-
 def _cv_out(cv, classes):
     "What to keep of cmer.evaluate.cross_validate's result."
     return dict(folds=[{k: f[k] for k in ('name', 'n_train', 'n_val', 'n_test', 'wa', 'ua', 'macro_f1', 'weighted_f1', 'best_epoch', 'epochs_run', 'seconds')}
