@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #28e4c3ba
 from __future__ import annotations
-import os, sys, json, time, hashlib, random, tempfile, shutil, platform, importlib, importlib.util, fcntl, contextlib
+import os, sys, json, time, hashlib, random, tempfile, shutil, platform, importlib, importlib.util, fcntl, contextlib, re, atexit, functools
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -12,10 +12,10 @@ import numpy as np
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['HASH_LIMIT', 'repo_root', 'Config', 'get_config', 'MissingResourceError', 'seed_everything', 'atomic_path',
-           'atomic_write', 'atomic_json', 'atomic_dir', 'sha256', 'fingerprint', 'same_file', 'package_versions',
-           'code_version', 'step_dir', 'load_manifest', 'manifest_is_current', 'StepRun', 'features_dir', 'Features',
-           'make_features', 'save_features', 'load_features', 'parallel_map']
+__all__ = ['HASH_LIMIT', 'repo_root', 'Config', 'get_config', 'MissingResourceError', 'resolve_device', 'seed_everything',
+           'atomic_path', 'atomic_write', 'atomic_json', 'atomic_dir', 'sha256', 'fingerprint', 'same_file',
+           'package_versions', 'code_version', 'step_dir', 'load_manifest', 'manifest_is_current', 'StepRun',
+           'features_dir', 'Features', 'make_features', 'save_features', 'load_features', 'dask_client', 'parallel_map']
 
 # %% ../nbs/00_core.ipynb #ab716f2f
 # Offline world: never let a library reach for a model hub or an update server.
@@ -53,6 +53,8 @@ class Config:
     data_dir: Path|None = None        # real data (FER2013, EmoDB, iemocap.csv)    [CMER_DATA]
     models_dir: Path|None = None      # cache of unpacked local models             [CMER_MODELS]
     n_jobs: int = 1                   # worker processes for per-utterance maps    [CMER_JOBS]
+    device: str = 'auto'              # torch/CTranslate2 device: auto, cpu, cuda, cuda:N [CMER_DEVICE]
+    scheduler: str|None = None        # Dask scheduler of parallel_map: tcp://host:8786 or local:N [CMER_SCHEDULER]
     models: dict = field(default_factory=dict)  # model name -> local directory [CMER_MODEL_<NAME>]
 
     def model(self, name:str) -> Path|None:
@@ -61,7 +63,7 @@ class Config:
         return Path(p).expanduser() if p else None
 
 _ENV = dict(corpus='CMER_CORPUS', out='CMER_OUT', seed='CMER_SEED', data_dir='CMER_DATA',
-            models_dir='CMER_MODELS', n_jobs='CMER_JOBS')
+            models_dir='CMER_MODELS', n_jobs='CMER_JOBS', device='CMER_DEVICE', scheduler='CMER_SCHEDULER')
 
 def get_config(**overrides) -> Config:
     "A `Config` from, in order of precedence: `overrides`, `CMER_*` environment variables, defaults."
@@ -74,12 +76,13 @@ def get_config(**overrides) -> Config:
         if v is None: v = os.environ.get(_ENV[f.name]) or None
         if v is not None:
             if f.name in ('seed', 'n_jobs'): v = int(v)
+            elif f.name in ('device', 'scheduler'): v = str(v).strip() or None
             else: v = Path(v).expanduser().resolve()
         vals[f.name] = v
     if vals['out'] is None: vals['out'] = _default_out()
     if vals['data_dir'] is None: vals['data_dir'] = _default_data_dir()
     if vals['models_dir'] is None: vals['models_dir'] = Path(os.environ.get('XDG_CACHE_HOME', Path.home()/'.cache'))/'cmer'/'models'
-    for k in ('seed', 'n_jobs'):
+    for k in ('seed', 'n_jobs', 'device'):
         if vals[k] is None: vals[k] = {f.name: f.default for f in fields(Config)}[k]
     return Config(**vals, models=dict(overrides.get('models') or {}))
 
@@ -87,6 +90,31 @@ def get_config(**overrides) -> Config:
 class MissingResourceError(RuntimeError):
     "A model, tool or data file that a step needs is not there; the message says how to provide it."
     def __init__(self, what:str, how:str): super().__init__(f"{what} is missing. {how}")
+
+# %% ../nbs/00_core.ipynb #9442b127
+def _cuda_devices() -> int:
+    "How many CUDA devices torch sees (0 without torch, with a CPU build, or without a driver)."
+    if importlib.util.find_spec('torch') is None: return 0
+    import torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+def resolve_device(device:str|None=None, # 'auto', 'cpu', 'cuda', 'cuda:N'; None or 'auto': `Config.device` (CMER_DEVICE)
+                  ) -> str:
+    "The device to run torch/CTranslate2 work on: 'cpu', 'cuda' or 'cuda:N' (CUDA for 'auto' when torch sees a GPU)."
+    d = str(device or 'auto').strip().lower()
+    src = f'device={device!r}'
+    if d == 'auto': d, src = get_config().device.strip().lower(), f"CMER_DEVICE={get_config().device!r}"
+    if not re.fullmatch(r'auto|cpu|cuda(:\d+)?', d): raise ValueError(f"{src}: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if d == 'cpu': return 'cpu'
+    n = _cuda_devices()
+    if d == 'auto': return 'cuda' if n else 'cpu'
+    if not n:
+        import torch
+        raise MissingResourceError(f"a CUDA GPU ({src})", f"torch {torch.__version__} sees none (torch.cuda.is_available() is False: a CPU-only "
+                                   "build of torch, no NVIDIA driver, or no GPU). Use device='cpu' or 'auto', or set CMER_DEVICE=cpu.")
+    if ':' in d and int(d.split(':')[1]) >= n:
+        raise MissingResourceError(f"CUDA device {d} ({src})", f"torch sees {n} CUDA device(s): cuda:0 to cuda:{n - 1}.")
+    return d
 
 # %% ../nbs/00_core.ipynb #9598409d
 def seed_everything(seed:int=42, deterministic:bool=True) -> int:
@@ -356,15 +384,71 @@ def _guarded(fn, item):
     try: return True, fn(item)
     except Exception as e: return False, f'{type(e).__name__}: {e}'
 
+_CLIENTS: dict = {}
+
+def _close_clients():
+    "Close the Dask clients (and the LocalClusters) this process started."
+    while _CLIENTS:
+        _, c = _CLIENTS.popitem()
+        cluster = getattr(c, 'cluster', None) if getattr(c, '_cmer_owns_cluster', False) else None
+        with contextlib.suppress(Exception): c.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception): cluster.close()
+
+atexit.register(_close_clients)
+
+def dask_client(scheduler:str, # 'tcp://host:8786' (a running scheduler) or 'local:N' (a LocalCluster of N processes)
+                timeout:float=30):
+    "A `dask.distributed.Client` for `scheduler`, started once per process, reused, and closed at exit."
+    c = _CLIENTS.get(scheduler)
+    if c is not None and c.status == 'running': return c
+    try: from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise MissingResourceError(f"dask.distributed (CMER_SCHEDULER={scheduler!r})", "Install it: pip install dask==2026.8.0 distributed==2026.8.0") from None
+    if m := re.fullmatch(r'local:(\d+)', scheduler):
+        if int(m[1]) < 1: raise ValueError(f"scheduler {scheduler!r}: a LocalCluster needs at least one worker")
+        cluster = LocalCluster(n_workers=int(m[1]), threads_per_worker=1, processes=True, dashboard_address=':0')
+        c = Client(cluster); c._cmer_owns_cluster = True
+    elif re.fullmatch(r'(tcp|tls|ucx|inproc)://\S+', scheduler):
+        try: c = Client(scheduler, timeout=timeout)
+        except OSError as e:
+            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({e}); start one with "
+                                  f"`dask scheduler` and workers with `dask worker {scheduler}`, or unset CMER_SCHEDULER") from None
+    else: raise ValueError(f"scheduler {scheduler!r}: expected 'tcp://host:8786' (a running Dask scheduler) or 'local:N' (a LocalCluster of N workers)")
+    _CLIENTS[scheduler] = c
+    return c
+
+def _dask_map(fn, items:list, scheduler:str, desc, progress) -> list:
+    "`_guarded(fn, item)` for each item on the Dask cluster, in the order of `items`."
+    client = dask_client(scheduler)
+    try: futs = client.map(functools.partial(_guarded, fn), items, pure=False)
+    except Exception as e:
+        raise TypeError(f"parallel_map: cannot send {getattr(fn, '__qualname__', fn)!r} or its items to the Dask workers "
+                        f"({type(e).__name__}: {e}); use a module-level function or a functools.partial of one") from None
+    out = []
+    with tqdm(total=len(items), desc=desc, disable=not progress, leave=False) as bar:
+        for i, f in enumerate(futs):
+            try: out.append(f.result())
+            except Exception as e: out.append((False, f'{type(e).__name__}: {e}'))   # the task itself died (e.g. KilledWorker)
+            futs[i] = None; bar.update(1)                                            # release the result on the cluster
+    return out
+
 def parallel_map(fn:Callable, items:Iterable, n_jobs:int=1, desc:str|None=None, key:Callable=str,
-                 backend:str|None=None, progress:bool=True) -> tuple[list, list[dict]]:
-    "Apply `fn` to each item; return results (None where it failed) and failures `[{'item', 'error'}]`."
+                 backend:str|None=None, progress:bool=True, scheduler:str|None=None) -> tuple[list, list[dict]]:
+    "Apply `fn` to each item (locally, or on the Dask cluster `scheduler`/`CMER_SCHEDULER`); return results (None where it failed) and failures `[{'item', 'error'}]`."
     items = list(items)
+    sched = scheduler if scheduler is not None else get_config().scheduler
+    if sched in ('', 'local') or backend is not None: sched = None      # an explicit joblib backend keeps the map local
+    results, failures = [], []
+    if sched:
+        for x, (ok, r) in zip(items, _dask_map(fn, items, sched, desc, progress) if items else []):
+            results.append(r if ok else None)
+            if not ok: failures.append({'item': key(x), 'error': r})
+        return results, failures
     if n_jobs == 1 or len(items) <= 1: gen = (_guarded(fn, x) for x in items)
     else:
         from joblib import Parallel, delayed
         gen = Parallel(n_jobs=n_jobs, backend=backend, return_as='generator')(delayed(_guarded)(fn, x) for x in items)
-    results, failures = [], []
     try:
         for x, (ok, r) in zip(items, tqdm(gen, total=len(items), desc=desc, disable=not progress, leave=False)):
             results.append(r if ok else None)
