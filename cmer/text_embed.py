@@ -9,17 +9,20 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from .core import (StepRun, get_config, load_manifest, step_dir, features_dir, make_features, save_features, load_features,
-                       seed_everything)
+                       seed_everything, resolve_device)
 from .corpus import load_utterances
 from .models import model_dir, MODELS
 from .text_aug import load_augmented
 
 # %% auto #0
-__all__ = ['load_encoder', 'embed', 'text_embed_step', 'text_embed_summary']
+__all__ = ['BATCH_SIZE', 'load_encoder', 'embed', 'text_embed_step', 'text_embed_summary']
 
 # %% ../nbs/07_text_embed.ipynb #ee670be3
-def load_encoder(model:str='minilm', device:str='cpu'):
-    "A sentence-transformers encoder from the local folder of model `model` (a `cmer.models` name or a folder)."
+BATCH_SIZE = {'cpu': 64, 'cuda': 256}   # sentences per forward pass by device kind (a GPU wants larger batches)
+
+def load_encoder(model:str='minilm', device:str|None='auto'):
+    "A sentence-transformers encoder from the local folder of model `model` (a `cmer.models` name or a folder) on `device`."
+    device = resolve_device(device)
     import transformers
     from sentence_transformers import SentenceTransformer
     transformers.utils.logging.set_verbosity_error(); transformers.utils.logging.disable_progress_bar()
@@ -27,37 +30,40 @@ def load_encoder(model:str='minilm', device:str='cpu'):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         enc = SentenceTransformer(str(folder), device=device, local_files_only=True)
-    enc.cmer_name, enc.cmer_folder = str(model), folder
+    enc.cmer_name, enc.cmer_folder, enc.cmer_device = str(model), folder, device
     return enc
 
-def embed(encoder, texts:Sequence[str], batch_size:int=64, normalize:bool=True) -> np.ndarray:
-    "Embeddings `(n, d)` float32 of `texts`, batched (sentence-transformers sorts by length inside)."
+def embed(encoder, texts:Sequence[str], batch_size:int|None=None, normalize:bool=True) -> np.ndarray:
+    "Embeddings `(n, d)` float32 of `texts`, batched (sentence-transformers sorts by length inside); `batch_size` None: by device."
+    if batch_size is None: batch_size = BATCH_SIZE[str(getattr(encoder, 'cmer_device', encoder.device)).split(':')[0]]
     if not len(texts): return np.zeros((0, encoder.get_embedding_dimension()), np.float32)
     return encoder.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=normalize,
                           show_progress_bar=False).astype(np.float32)
 
 # %% ../nbs/07_text_embed.ipynb #8ddcda9e
-def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_size:int=64, normalize:bool=True, force:bool=False) -> dict:
+def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_size:int|None=None, normalize:bool=True,
+                    device:str='auto', force:bool=False) -> dict:
     "Embed transcripts and back-translated transcripts -> `<out>/features/text.npz`, `text_aug.npz`; return the manifest."
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
-    params = dict(corpus=str(corpus), out=str(out), model=model, batch_size=batch_size, normalize=normalize)
+    params = dict(corpus=str(corpus), out=str(out), model=model, batch_size=batch_size, normalize=normalize, device=device)
     table, aug_csv = step_dir(out, 'corpus')/'utterances.csv', step_dir(out, 'text_aug')/'augmented.csv'
     with StepRun('text_embed', out, params, inputs=[table, aug_csv], force=force, extra_versions=('sentence-transformers', 'transformers')) as run:
         if run.current: return run.manifest
         seed_everything(get_config().seed)
         df, aug = load_utterances(out), load_augmented(out)
         synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))
-        enc = load_encoder(model)
+        enc = load_encoder(model, device)
+        bs = batch_size or BATCH_SIZE[enc.cmer_device.split(':')[0]]
         dim = enc.get_embedding_dimension()
         spec = MODELS.get(model)
-        rep = dict(synthetic=synthetic, model=model, folder=str(enc.cmer_folder), dim=dim)
+        rep = dict(synthetic=synthetic, model=model, folder=str(enc.cmer_folder), dim=dim, device=enc.cmer_device, batch_size=bs)
         sets = {'text': (df.utt_id, df.transcript), 'text_aug': (aug.utt_id, aug.transcript_aug)}
         for name, (ids, texts) in sets.items():
             texts = texts.fillna('').map(lambda t: ' '.join(str(t).split()))
             empty = texts == ''
             for u in ids[empty]: run.fail(f'{u} ({name})', 'empty text: no sentence to embed')
             t0 = time.perf_counter()
-            X = embed(enc, texts[~empty].tolist(), batch_size=batch_size, normalize=normalize)
+            X = embed(enc, texts[~empty].tolist(), batch_size=bs, normalize=normalize)
             secs = time.perf_counter() - t0
             meta = dict(kind=name, model=model, upstream=(spec.info.get('upstream') if spec else None), dim=dim, normalize=normalize,
                         source='transcript' if name == 'text' else 'back-translated transcript (text_aug step)', synthetic=synthetic)
