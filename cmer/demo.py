@@ -14,9 +14,11 @@ from .core import (get_config, repo_root, atomic_dir, atomic_write, atomic_json,
 from .corpus import read_flat_csv
 
 # %% auto #0
-__all__ = ['CLASSES4', 'BUILTIN_SENTENCES', 'SR', 'PROSODY', 'FER_CLASS', 'FACE', 'HALF', 'BG', 'SIDE', 'EMOTION_NAME', 'VAD',
-           'TINY', 'pick_sentences', 'speaker_voice', 'synthesize', 'utterance_prosody', 'fer_faces', 'drawn_face',
-           'render_dialog', 'demo_corpus', 'tiny_paths', 'cli_demo_corpus']
+__all__ = ['CLASSES4', 'BUILTIN_SENTENCES', 'SR', 'PROSODY', 'FER_CLASS', 'FACE', 'HALF', 'BG', 'SIDE', 'SYNTHETIC_LABEL',
+           'PAIRED_LABEL', 'SPEAKER_SIDES', 'EMOTION_NAME', 'VAD', 'TINY', 'EMODB_SR', 'pick_sentences',
+           'speaker_voice', 'synthesize', 'utterance_prosody', 'fer_faces', 'drawn_face', 'render_dialog',
+           'corpus_kind', 'demo_corpus', 'tiny_paths', 'paired_sessions', 'paired_plan', 'paired_corpus',
+           'cli_demo_corpus']
 
 # %% ../nbs/01a_demo.ipynb #49d57546
 CLASSES4 = ['neu', 'ang', 'sad', 'hap']
@@ -186,6 +188,20 @@ def render_dialog(path:Path, audio:np.ndarray, utts:list[dict], rest:dict, fps:i
         if proc.poll() is None: proc.kill()
         wav.unlink(missing_ok=True)
 
+# %% ../nbs/01a_demo.ipynb #9637f62e
+SYNTHETIC_LABEL = 'SYNTHETIC: generated demo corpus (espeak-ng speech); its numbers say nothing about real emotion recognition'
+PAIRED_LABEL = 'PAIRED: real signals paired by label; the modalities are independent given the label; not a real multimodal recording'
+SPEAKER_SIDES = {g: ('left', 'right')[s] for g, s in SIDE.items()}   # the generated videos' halves, as the frames step names them
+
+def corpus_kind(corpus:str|Path) -> dict:
+    "What a corpus folder is, from its `demo_corpus.json` marker: `{'kind': 'synthetic'|'paired'|'real', 'label', 'speaker_sides'}`."
+    p = Path(corpus)/'demo_corpus.json'
+    if not Path(corpus).is_dir() or not p.exists(): return dict(kind='real', label='', speaker_sides=None)
+    info = json.loads(p.read_text())
+    kind = info.get('kind') or ('paired' if info.get('paired') else 'synthetic')   # corpora written before 'kind' existed are synthetic
+    return dict(kind=kind, label=info.get('data_label') or (PAIRED_LABEL if kind == 'paired' else SYNTHETIC_LABEL),
+                speaker_sides=info.get('speaker_sides', SPEAKER_SIDES))
+
 # %% ../nbs/01a_demo.ipynb #8edc0a4e
 EMOTION_NAME = {'neu': 'Neutral state', 'ang': 'Anger', 'sad': 'Sadness', 'hap': 'Happiness', 'exc': 'Excited'}
 VAD = {'neu': (3.0, 2.5, 2.5), 'ang': (1.5, 4.0, 4.0), 'sad': (1.5, 2.0, 2.0), 'hap': (4.0, 3.5, 3.0)}
@@ -239,6 +255,26 @@ emotion recognition on real data, and every cmer result computed on it is labell
 - Parameters: {json.dumps({k: p[k] for k in ('sessions', 'per_session', 'seed', 'fps')})}
 """
 
+def _write_dialog(root:Path, dialog:str, items:list[tuple[dict, np.ndarray]], rest:dict, rng, fps:int, face_of):
+    "One dialog of a corpus: sentence wavs, label and transcription files and the video; sets each utterance's start, end and face."
+    t = round(float(rng.uniform(0.4, 0.8)), 4)
+    for u, y in items:
+        u['start'] = t; u['end'] = round(t + len(y) / SR, 4)
+        u['face'] = face_of(u)
+        w = root/'sentences'/'wav'/dialog/f"{u['utt_id']}.wav"; w.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(w, y, SR, subtype='PCM_16')
+        t = round(u['end'] + float(rng.uniform(0.3, 0.9)), 4)
+    total = np.zeros(int((t + 0.5) * SR), np.float32)
+    for u, y in items:
+        i = int(round(u['start'] * SR)); total[i:i + len(y)] += y
+    for sub in ('EmoEvaluation', 'transcriptions', 'avi/DivX'): (root/'dialog'/sub).mkdir(parents=True, exist_ok=True)
+    emo = ['% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]', '']
+    for u, _ in items: emo += _label_block(u, rng)
+    (root/'dialog'/'EmoEvaluation'/f'{dialog}.txt').write_text('\n'.join(emo))
+    (root/'dialog'/'transcriptions'/f'{dialog}.txt').write_text(
+        ''.join(f"{u['utt_id']} [{u['start']:08.4f}-{u['end']:08.4f}]: {u['transcript']}\n" for u, _ in items))
+    render_dialog(root/'dialog'/'avi'/'DivX'/f'{dialog}.avi', np.clip(total, -1, 1), [u for u, _ in items], rest, fps=fps)
+
 def demo_corpus(dest:str|Path, sessions:int=5, per_session:int=40, seed:int=0, fps:int=15,
                 data_dir:str|Path|None=None, n_jobs:int=1, overwrite:bool=False) -> Path:
     "Write a synthetic corpus in the IEMOCAP layout to `dest` (skipped if an identical one is there)."
@@ -247,11 +283,7 @@ def demo_corpus(dest:str|Path, sessions:int=5, per_session:int=40, seed:int=0, f
     faces = fer_faces(cfg.data_dir)
     params = dict(sessions=sessions, per_session=per_session, seed=seed, fps=fps,
                   data=str(cfg.data_dir) if cfg.data_dir else None, faces_from_fer=faces is not None, version=1)
-    marker = dest/'demo_corpus.json'
-    if dest.exists() and not overwrite:
-        if marker.exists() and json.loads(marker.read_text()).get('params') == params: return dest
-        if any(dest.iterdir()) and not marker.exists():
-            raise FileExistsError(f"{dest} exists and is not a cmer demo corpus; choose another folder")
+    if _is_current(dest, params, overwrite): return dest
     _espeak(); _ffmpeg()
     rng = np.random.default_rng(seed)
     sent, sentences = pick_sentences(sessions, per_session, seed, cfg.data_dir)
@@ -267,26 +299,10 @@ def demo_corpus(dest:str|Path, sessions:int=5, per_session:int=40, seed:int=0, f
         for dialog in dict.fromkeys(u['dialog'] for u in plan):
             items = [(u, y) for u, y in zip(plan, audio) if u['dialog'] == dialog]
             s = items[0][0]['session']
-            root = tmp/f'Session{s}'
-            t, chunks = round(float(rng.uniform(0.4, 0.8)), 4), []
-            for u, y in items:
-                u['start'] = t; u['end'] = round(t + len(y) / SR, 4)
-                u['face'] = _face_rgb(pick(u['cls']))
-                w = root/'sentences'/'wav'/dialog/f"{u['utt_id']}.wav"; w.parent.mkdir(parents=True, exist_ok=True)
-                sf.write(w, y, SR, subtype='PCM_16')
-                t = round(u['end'] + float(rng.uniform(0.3, 0.9)), 4)
-            total = np.zeros(int((t + 0.5) * SR), np.float32)
-            for u, y in items:
-                i = int(round(u['start'] * SR)); total[i:i + len(y)] += y
-            for sub in ('EmoEvaluation', 'transcriptions', 'avi/DivX'): (root/'dialog'/sub).mkdir(parents=True, exist_ok=True)
-            emo = ['% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]', '']
-            for u, _ in items: emo += _label_block(u, rng)
-            (root/'dialog'/'EmoEvaluation'/f'{dialog}.txt').write_text('\n'.join(emo))
-            (root/'dialog'/'transcriptions'/f'{dialog}.txt').write_text(
-                ''.join(f"{u['utt_id']} [{u['start']:08.4f}-{u['end']:08.4f}]: {u['transcript']}\n" for u, _ in items))
-            render_dialog(root/'dialog'/'avi'/'DivX'/f'{dialog}.avi', np.clip(total, -1, 1),
-                          [u for u, _ in items], {g: rest[(s, g)] for g in 'FM'}, fps=fps)
-        info = dict(params=params, created=time.strftime('%Y-%m-%d %H:%M'), synthetic=True, sessions=sessions,
+            _write_dialog(tmp/f'Session{s}', dialog, items, {g: rest[(s, g)] for g in 'FM'}, rng, fps,
+                          lambda u: _face_rgb(pick(u['cls'])))
+        info = dict(params=params, created=time.strftime('%Y-%m-%d %H:%M'), kind='synthetic', synthetic=True, paired=False,
+                    data_label=SYNTHETIC_LABEL, speaker_sides=SPEAKER_SIDES, sessions=sessions,
                     per_session=per_session, seed=seed, fps=fps, n_utterances=len(plan), sentences=sentences,
                     faces='real FER2013 validation faces (PublicTest split) of the utterance class' if faces is not None
                           else 'drawn cartoon faces (no FER2013 file in the data folder)',
@@ -295,6 +311,15 @@ def demo_corpus(dest:str|Path, sessions:int=5, per_session:int=40, seed:int=0, f
         atomic_json(tmp/'demo_corpus.json', info)
         atomic_write(tmp/'README.md', _corpus_readme(info))
     return dest
+
+def _is_current(dest:Path, params:dict, overwrite:bool) -> bool:
+    "Whether `dest` already holds a generated corpus with these `params` (raises if it holds something else)."
+    marker = dest/'demo_corpus.json'
+    if not dest.exists() or overwrite: return False
+    if marker.exists() and json.loads(marker.read_text()).get('params') == params: return True
+    if any(dest.iterdir()) and not marker.exists():
+        raise FileExistsError(f"{dest} exists and is not a cmer demo corpus; choose another folder")
+    return False
 
 # %% ../nbs/01a_demo.ipynb #780b5f20
 TINY = dict(sessions=5, per_session=8, seed=0, fps=10)
@@ -310,19 +335,174 @@ def tiny_paths(corpus=None, out=None) -> tuple[Path, Path]:
             corpus = demo_corpus(root/'corpus', **TINY)
     return Path(corpus), Path(out) if out is not None else root/'out'
 
+# %% ../nbs/01a_demo.ipynb #c64d052c
+EMODB_SR = 22050     # the rate of the EmoDB copy in the data folder (resampled to the corpus' SR)
+
+def paired_sessions(emo:pd.DataFrame) -> dict[int, dict[str, str]]:
+    "EmoDB speakers as corpus sessions: `{session: {'F': speaker, 'M': speaker}}`, the k-th female with the k-th male (by id)."
+    f = sorted(emo.speaker[emo.gender == 'F'].unique()); m = sorted(emo.speaker[emo.gender == 'M'].unique())
+    if not f or len(f) != len(m):
+        raise ValueError(f"EmoDB: need as many female as male speakers to pair them into sessions; found F {f}, M {m}")
+    return {k + 1: {'F': a, 'M': b} for k, (a, b) in enumerate(zip(f, m))}
+
+def _text_pool(data_dir:Path) -> pd.DataFrame:
+    "Real IEMOCAP transcripts usable as demo sentences (3-14 words, no bracketed noise), with their 4-class label."
+    csv = Path(data_dir)/'iemocap.csv'
+    if not csv.exists(): raise MissingResourceError(f'{csv} (real IEMOCAP transcripts)', 'The PAIRED corpus needs the data folder (see its README).')
+    real, _ = read_flat_csv(csv)
+    real = real.assign(cls=real.label_raw.map({'neu': 'neu', 'ang': 'ang', 'sad': 'sad', 'hap': 'hap', 'exc': 'hap'}),
+                       n_words=real.transcript.str.split().str.len(), key=real.transcript.str.lower().str.strip())
+    return real[real.cls.notna() & real.n_words.between(3, 14) & (real.transcript.str.len() <= 90)
+                & ~real.transcript.str.contains(r'[\[\]]', regex=True)]
+
+def _face_pools(data_dir:Path, n_sessions:int, rng) -> tuple[np.ndarray, dict]:
+    "FER2013 validation faces split into `n_sessions` disjoint pools per class: `(X, {session: {cls: [index into X]}})`; duplicate images dropped."
+    p = Path(data_dir)/'fer2013_48x48.npz'
+    if not p.exists(): raise MissingResourceError(f'{p} (FER2013 faces)', 'The PAIRED corpus needs the data folder (see its README).')
+    with np.load(p) as z: classes, X, y, split = list(z['classes']), z['X'], z['y'], z['split']
+    pools = {s: {} for s in range(1, n_sessions + 1)}
+    seen = set()
+    for c in CLASSES4:
+        idx = []
+        for i in np.flatnonzero((split == 'validation') & (y == classes.index(FER_CLASS[c]))):
+            h = X[i].tobytes()
+            if h not in seen: seen.add(h); idx.append(int(i))
+        for s, part in zip(pools, np.array_split(rng.permutation(idx), n_sessions)): pools[s][c] = [int(i) for i in part]
+    return X, pools
+
+def paired_plan(data_dir:str|Path, seed:int=0, max_per_speaker:int|None=None) -> tuple[list[dict], np.ndarray]:
+    "The utterances of the PAIRED corpus (EmoDB clip, IEMOCAP transcript, FER2013 face of one class each) and the FER2013 images."
+    from cmer.baselines import read_emodb
+    data_dir = Path(data_dir); rng = np.random.default_rng(seed)
+    emo = read_emodb(data_dir/'emodb')
+    emo = emo[emo.label4 != ''].reset_index(drop=True)
+    sessions = paired_sessions(emo)
+    text = _text_pool(data_dir)
+    X, faces = _face_pools(data_dir, len(sessions), rng)
+    used_text, plan = set(), []
+    for s, spk in sessions.items():
+        pool = text[text.session == (s - 1) % 5 + 1]
+        fpool = {c: list(v) for c, v in faces[s].items()}
+        rest = {g: fpool['neu'].pop() for g in 'FM'}
+        clips = {}
+        for g, sp in spk.items():
+            c = emo[emo.speaker == sp].sample(frac=1, random_state=int(rng.integers(2**31)))
+            if max_per_speaker:     # a small corpus: round-robin over the classes so that each appears
+                c = c.assign(_r=c.groupby('label4').cumcount()).sort_values('_r', kind='stable').head(max_per_speaker)
+            clips[g] = c
+        for d, dialog in enumerate(_dialog_names(s)):
+            part = {g: c.iloc[d::2] for g, c in clips.items()}
+            order = [x for pair in zip(part['F'].itertuples(), part['M'].itertuples()) for x in pair]
+            order += list(part['F'].itertuples())[len(part['M']):] + list(part['M'].itertuples())[len(part['F']):]
+            turns = {'F': 0, 'M': 0}
+            for r in order:
+                g, cls = r.gender, r.label4
+                cand = pool[(pool.cls == cls) & (pool.gender == g) & ~pool.key.isin(used_text)]
+                if not len(cand): cand = pool[(pool.cls == cls) & ~pool.key.isin(used_text)]
+                if not len(cand): raise ValueError(f"PAIRED corpus: IEMOCAP session {(s - 1) % 5 + 1} has no unused '{cls}' transcript left")
+                t = cand.iloc[int(rng.integers(len(cand)))]
+                used_text.add(t.key)
+                if not fpool[cls]: raise ValueError(f"PAIRED corpus: session {s} ran out of FER2013 '{cls}' faces")
+                utt = f'{dialog}_{g}{turns[g]:03d}'; turns[g] += 1
+                plan.append(dict(utt_id=utt, session=s, dialog=dialog, gender=g, cls=cls, label_raw=cls, transcript=t.transcript,
+                                 source=t.utt_id, emodb=r.utt_id, emodb_speaker=r.speaker, emodb_wav=r.wav,
+                                 fer_index=fpool[cls].pop(), rest_fer_index=rest[g]))
+    return plan, X
+
+def _load_clip(u:dict) -> np.ndarray:
+    import librosa
+    y, sr0 = sf.read(u['emodb_wav'], dtype='float32')
+    if y.ndim > 1: y = y.mean(1)
+    return librosa.resample(y, orig_sr=sr0, target_sr=SR).astype(np.float32) if sr0 != SR else y
+
+# %% ../nbs/01a_demo.ipynb #fa44e933
+def _paired_readme(p:dict) -> str:
+    return f"""# cmer PAIRED corpus
+
+**{PAIRED_LABEL}.**
+
+This corpus was generated by `cmer demo-corpus --speech emodb` ({p['created']}). Every signal in it is real, but
+no person produced them together: each utterance joins a real EmoDB speech clip, a real IEMOCAP transcript and a
+real FER2013 face *of the same emotion class*, chosen independently. The modalities are therefore independent
+given the label; a model that fuses them can gain from combining three noisy views of the label, which a real
+multimodal recording (where the modalities are correlated beyond the label) would not allow to the same extent.
+Every cmer result computed on it must carry the label PAIRED.
+
+- Layout: the IEMOCAP release layout (`SessionN/dialog/EmoEvaluation`, `transcriptions`, `avi/DivX`,
+  `SessionN/sentences/wav`), {p['sessions']} sessions x 2 speakers, {p['n_utterances']} utterances; classes {p['class_counts']}.
+- Speech: EmoDB (German, acted; anger, neutral, sadness, happiness -> ang, neu, sad, hap), this copy at 22,050 Hz,
+  2.0 s per clip, resampled to {SR} Hz. Session k's female and male speakers are EmoDB speakers {p['speakers']},
+  so leave-one-session-out is leave-two-speakers-out: speaker-independent.
+- Transcripts: real IEMOCAP transcripts (`iemocap.csv`, hap + exc -> hap) of the utterance's class; session k's
+  from IEMOCAP session k only, and no sentence is used twice. They do not match what the EmoDB speaker says.
+- Faces: real FER2013 validation (PublicTest) images of the utterance's class, split into one disjoint pool per
+  session (exact duplicate images removed); no face is used twice. Female speaker on the left half of the video,
+  male on the right; the speaking actor's face shows the utterance's face (after a 20 % neutral onset of their
+  resting neutral face), the listener's resting face stays.
+- Valence/arousal/dominance ratings are drawn around class means: they are synthetic.
+- Parameters: {json.dumps({k: p[k] for k in ('seed', 'fps', 'max_per_speaker')})}
+"""
+
+def paired_corpus(dest:str|Path, seed:int=0, fps:int=15, max_per_speaker:int|None=None,
+                  data_dir:str|Path|None=None, n_jobs:int=1, overwrite:bool=False) -> Path:
+    "Write the PAIRED corpus (real EmoDB speech, IEMOCAP transcripts, FER2013 faces paired by label) in the IEMOCAP layout to `dest`."
+    dest = Path(dest).resolve()
+    cfg = get_config(data_dir=data_dir)
+    if not cfg.data_dir: raise MissingResourceError('the real data folder (emodb/, iemocap.csv, fer2013_48x48.npz)',
+                                                    'Set CMER_DATA or pass --data-dir; the PAIRED corpus is built from real data only.')
+    params = dict(kind='paired', seed=seed, fps=fps, max_per_speaker=max_per_speaker, data=str(cfg.data_dir), version=1)
+    if _is_current(dest, params, overwrite): return dest
+    _ffmpeg()
+    plan, X = paired_plan(cfg.data_dir, seed, max_per_speaker)
+    audio, fails = parallel_map(_load_clip, plan, n_jobs=n_jobs, desc='EmoDB clips', key=lambda u: u['utt_id'])
+    if fails: raise RuntimeError(f"reading EmoDB clips failed: {fails[:3]}")
+    rng = np.random.default_rng([seed, 1])
+    with atomic_dir(dest) as tmp:
+        for dialog in dict.fromkeys(u['dialog'] for u in plan):
+            items = [(u, y) for u, y in zip(plan, audio) if u['dialog'] == dialog]
+            rest = {u['gender']: _face_rgb(X[u['rest_fer_index']]) for u, _ in items}
+            _write_dialog(tmp/f"Session{items[0][0]['session']}", dialog, items, rest, rng, fps, lambda u: _face_rgb(X[u['fer_index']]))
+        speakers = {s: {g: next(u['emodb_speaker'] for u in plan if u['session'] == s and u['gender'] == g) for g in 'FM'}
+                    for s in sorted({u['session'] for u in plan})}
+        info = dict(params=params, created=time.strftime('%Y-%m-%d %H:%M'), kind='paired', synthetic=False, paired=True,
+                    data_label=PAIRED_LABEL, speaker_sides=SPEAKER_SIDES, sessions=len(speakers), seed=seed, fps=fps,
+                    max_per_speaker=max_per_speaker, n_utterances=len(plan), speakers=speakers,
+                    class_counts={c: sum(u['cls'] == c for u in plan) for c in CLASSES4},
+                    sentences=f"real IEMOCAP transcripts from {cfg.data_dir/'iemocap.csv'}, session k's from IEMOCAP session k",
+                    speech=f"real EmoDB clips from {cfg.data_dir/'emodb'}, resampled to {SR} Hz",
+                    faces='real FER2013 validation faces (PublicTest split), one disjoint pool per session',
+                    versions=package_versions(),
+                    utterances=[{k: u[k] for k in ('utt_id', 'session', 'gender', 'cls', 'label_raw', 'source', 'emodb', 'emodb_speaker',
+                                                   'fer_index', 'rest_fer_index', 'start', 'end')} for u in plan])
+        atomic_json(tmp/'demo_corpus.json', info)
+        atomic_write(tmp/'README.md', _paired_readme(info))
+    return dest
+
 # %% ../nbs/01a_demo.ipynb #dc167811
 def cli_demo_corpus(argv:list[str]|None=None):
-    "cmer demo-corpus: write the synthetic demo corpus (IEMOCAP layout) to a folder."
-    ap = argparse.ArgumentParser(prog='cmer demo-corpus', description='Write a small SYNTHETIC corpus in the IEMOCAP release layout '
-                                 '(real IEMOCAP transcripts and FER2013 faces where the data folder has them, espeak-ng speech).')
-    ap.add_argument('dir', metavar='DIR', help='folder to write (skipped if an identical demo corpus is there)')
-    ap.add_argument('--sessions', type=int, default=5); ap.add_argument('--per-session', type=int, default=40)
+    "cmer demo-corpus: write the synthetic demo corpus, or with `--speech emodb` the PAIRED corpus (IEMOCAP layout), to a folder."
+    ap = argparse.ArgumentParser(prog='cmer demo-corpus', description='Write a small corpus in the IEMOCAP release layout. Default: SYNTHETIC '
+                                 '(espeak-ng speech; real IEMOCAP transcripts and FER2013 faces where the data folder has them). '
+                                 f'--speech emodb: {PAIRED_LABEL} (real EmoDB speech, IEMOCAP transcripts, FER2013 faces of one class each).')
+    ap.add_argument('dir', metavar='DIR', help='folder to write (skipped if an identical corpus is there)')
+    ap.add_argument('--speech', choices=('espeak', 'emodb'), default='espeak',
+                    help='espeak: synthesised speech (SYNTHETIC corpus); emodb: real EmoDB clips (PAIRED corpus, needs the data folder)')
+    ap.add_argument('--paired', action='store_true', help='the PAIRED corpus: same as --speech emodb')
+    ap.add_argument('--sessions', type=int, default=5, help='SYNTHETIC only (PAIRED: EmoDB gives 5 sessions)')
+    ap.add_argument('--per-session', type=int, default=40, help='SYNTHETIC only')
+    ap.add_argument('--max-per-speaker', type=int, help='PAIRED only: at most this many EmoDB clips per speaker (default: all 339 clips)')
     ap.add_argument('--seed', type=int, default=0); ap.add_argument('--fps', type=int, default=15)
     ap.add_argument('--data-dir', help='real data folder (default: $CMER_DATA or ../shared/data next to the checkout)')
-    ap.add_argument('--jobs', type=int, default=os.cpu_count() or 1, help='processes for speech synthesis')
+    ap.add_argument('--jobs', type=int, default=os.cpu_count() or 1, help='processes for speech synthesis / clip reading')
     ap.add_argument('--overwrite', action='store_true', help='rebuild even if an identical corpus is there')
     a = ap.parse_args(argv)
     t0 = time.time()
+    if a.paired or a.speech == 'emodb':
+        p = paired_corpus(a.dir, seed=a.seed, fps=a.fps, max_per_speaker=a.max_per_speaker, data_dir=a.data_dir, n_jobs=a.jobs, overwrite=a.overwrite)
+        info = json.loads((p/'demo_corpus.json').read_text())
+        print(f"PAIRED corpus in {p}: {info['n_utterances']} utterances, {info['sessions']} sessions, classes {info['class_counts']} "
+              f"[{time.time() - t0:.1f} s]\n  {PAIRED_LABEL}\n  speech: {info['speech']}\n  text: {info['sentences']}\n  faces: {info['faces']}")
+        return
     p = demo_corpus(a.dir, sessions=a.sessions, per_session=a.per_session, seed=a.seed, fps=a.fps,
                     data_dir=a.data_dir, n_jobs=a.jobs, overwrite=a.overwrite)
     info = json.loads((p/'demo_corpus.json').read_text())
