@@ -8,10 +8,12 @@ config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
 cfg = config['DEFAULT']
 
-cfg_keys = 'version description keywords author author_email'.split()
+cfg_keys = 'version description keywords author'.split()
 expected = cfg_keys + "lib_name user branch license status min_python audience language".split()
 for o in expected: assert o in cfg, "missing expected setting: {}".format(o)
 setup_cfg = {o: cfg[o] for o in cfg_keys}
+# optional settings: left empty or out in settings.ini until the project has a public home
+setup_cfg.update({k: v for k, v in (('author_email', cfg.get('author_email', '')), ('url', cfg.get('git_url', ''))) if v.strip()})
 
 licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
@@ -32,10 +34,10 @@ setuptools.setup(
                  'Intended Audience :: ' + cfg['audience'].title(),
                  'Natural Language :: ' + cfg['language'].title()]
                 + ['Programming Language :: Python :: ' + o for o in py_versions[py_versions.index(min_python):]],
-    url=cfg['git_url'],
-    packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
-    include_package_data=True,
-    package_data={cfg['lib_path']: ['assets/*']},
+    license_files=['LICENSE'],
+    # cmer/assets (the shipped default models) is a data-only package, declared as one so setuptools keeps it
+    packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']) + [cfg['lib_path'] + '.assets'],
+    package_data={cfg['lib_path'] + '.assets': ['*.pt', '*.json', '*.md']},
     data_files=[('share/cmer/nbs', notebooks)],
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
