@@ -4,14 +4,15 @@
 
 # %% ../nbs/90_chain.ipynb #f5301423
 from __future__ import annotations
-import ast, json, os, re, sys, time, tempfile, argparse, importlib
+import ast, fcntl, json, math, os, re, shutil, sys, time, tempfile, argparse, importlib
 from dataclasses import dataclass
 from pathlib import Path
-from .core import repo_root, manifest_is_current, atomic_json
+from .core import repo_root, manifest_is_current, atomic_json, load_manifest
 
 # %% auto #0
-__all__ = ['STEP_RE', 'SKIP_FLAGS', 'nbs_dir', 'Step', 'notebook_parameters', 'pipeline_steps', 'select_steps', 'parse_overrides',
-           'ChainError', 'runnable_copy', 'run_chain', 'step_function', 'run_upstream', 'notebook_paths', 'cli_run',
+__all__ = ['STEP_RE', 'SKIP_FLAGS', 'nbs_dir', 'Step', 'notebook_parameters', 'pipeline_steps', 'select_steps', 'parse_value',
+           'resolve_path_value', 'parse_overrides', 'ChainError', 'runnable_copy', 'stale_temps', 'clean_stale_temps',
+           'step_summary', 'summary_lines', 'run_chain', 'step_function', 'run_upstream', 'notebook_paths', 'cli_run',
            'cli_steps']
 
 # %% ../nbs/90_chain.ipynb #ca2cc26d
@@ -63,15 +64,21 @@ def pipeline_steps(nbs:str|Path|None=None) -> list[Step]:
 
 # %% ../nbs/90_chain.ipynb #ef272785
 def select_steps(steps:list[Step], spec:list[str]|str|None) -> list[Step]:
-    "The steps named by `spec`: numbers, ranges `a-b`, or names, comma- or space-separated."
-    if not spec: return steps
+    "The steps named by `spec`: numbers, ranges `a-b`, or names, comma- or space-separated (`None`: all steps)."
+    if spec is None: return steps
     items = [x for s in ([spec] if isinstance(spec, str) else spec) for x in re.split(r'[,\s]+', str(s)) if x]
+    listing = [f'{s.number}:{s.name}' for s in steps]
+    if not items: raise ValueError(f"no steps given; steps: {listing}")
     chosen = set()
     for it in items:
         if re.fullmatch(r'\d+-\d+', it):
-            a, b = map(int, it.split('-')); chosen |= {s.number for s in steps if a <= s.number <= b}
+            a, b = map(int, it.split('-'))
+            if a > b: raise ValueError(f"step range {it} is reversed (write {b}-{a}); steps: {listing}")
+            hit = {s.number for s in steps if a <= s.number <= b}
+            if not hit: raise ValueError(f"step range {it} contains no step; steps: {listing}")
+            chosen |= hit
         elif it.isdigit():
-            if int(it) not in {s.number for s in steps}: raise ValueError(f"no step number {it}; steps: {[f'{s.number}:{s.name}' for s in steps]}")
+            if int(it) not in {s.number for s in steps}: raise ValueError(f"no step number {it}; steps: {listing}")
             chosen.add(int(it))
         else:
             hit = [s.number for s in steps if s.name == it]
@@ -79,23 +86,73 @@ def select_steps(steps:list[Step], spec:list[str]|str|None) -> list[Step]:
             chosen |= set(hit)
     return [s for s in steps if s.number in chosen]
 
-def parse_overrides(items:list[str]|dict|None, steps:list[Step]) -> dict:
-    "`{step name: {param: value}}` from `key=value` / `step:key=value` strings (or a dict of either)."
+# %% ../nbs/90_chain.ipynb #ad15b26f
+_TRUE, _FALSE = ('true', 'yes', '1'), ('false', 'no', '0')
+
+def parse_value(key:str, val:str, default, step:str|None=None):
+    "`-p` text `val` for parameter `key`, typed like the notebook's `default`; `ValueError` (one line) if it does not fit."
+    def bad(expected):
+        where = f" of step {step}" if step else ''
+        return ValueError(f"parameter {key}{where}: {val!r} is not {expected} (its default is {default!r})")
+    if isinstance(default, bool):
+        v = val.strip().lower()
+        if v in _TRUE: return True
+        if v in _FALSE: return False
+        raise bad('a boolean (true/false, yes/no, 1/0)')
+    if isinstance(default, int):
+        try: return int(val.strip())
+        except ValueError: raise bad('an integer') from None
+    if isinstance(default, float):
+        try: f = float(val.strip())
+        except ValueError: raise bad('a number') from None
+        if not math.isfinite(f): raise bad('a finite number')
+        return f
+    lit = _literal(val)
+    if isinstance(default, _Unparsed) or default is None: return str(lit) if isinstance(lit, _Unparsed) else lit
+    if isinstance(default, str): return lit if type(lit) is str else val
+    if isinstance(default, (dict, list, tuple)):
+        if isinstance(lit, type(default)): return lit
+        raise bad(f'a {type(default).__name__} literal')
+    return str(lit) if isinstance(lit, _Unparsed) else lit
+
+def _looks_like_path(val:str) -> bool:
+    return '/' in val or val.startswith(('.', '~')) or bool(re.search(r'\.[A-Za-z][A-Za-z0-9]{0,5}$', val))
+
+def resolve_path_value(val, default=None, cwd:str|Path|None=None):
+    "`val` made absolute against `cwd` (default: the current folder) if it is text naming an existing file or folder there."
+    if not isinstance(val, str) or not val or '\n' in val or '\x00' in val: return val
+    if not (_looks_like_path(val) or default is None or isinstance(default, _Unparsed)): return val
+    p = Path(val).expanduser()
+    if not p.is_absolute(): p = Path(cwd or os.getcwd())/p
+    try: exists = p.exists()
+    except OSError: return val   # e.g. a name too long for the file system: not a path
+    return os.path.abspath(p) if exists else val
+
+# %% ../nbs/90_chain.ipynb #c3f29075
+def parse_overrides(items:list[str]|dict|None, steps:list[Step], cwd:str|Path|None=None) -> dict:
+    "`{step name: {param: value}}` from `key=value` / `step:key=value` strings (or a dict of either), typed by each step's defaults."
     items = items or []
-    if isinstance(items, dict): items = [f'{k}={v!r}' for k, v in items.items()]
+    if isinstance(items, dict): items = list(items.items())
+    else:
+        items = list(items)
+        for it in items:
+            if '=' not in it: raise ValueError(f"parameter {it!r}: expected key=value or step:key=value")
+        items = [tuple(it.split('=', 1)) for it in items]
     out = {s.name: {} for s in steps}
-    for it in items:
-        if '=' not in it: raise ValueError(f"parameter {it!r}: expected key=value or step:key=value")
-        key, val = it.split('=', 1)
+    for key, val in items:
         step, _, key = key.rpartition(':')
-        val = _literal(val)
-        if isinstance(val, _Unparsed): val = str(val)
         targets = [s for s in steps if (not step or s.name == step) and key in s.params]
         if not targets:
             where = f"step {step!r}" if step else "any selected step"
             raise ValueError(f"parameter {key!r} is not declared by {where}; declared: "
                              f"{ {s.name: [k for k in s.params if k not in ('corpus', 'out')] for s in steps} }")
-        for s in targets: out[s.name][key] = val
+        for s in targets:
+            d = s.params[key]
+            v = parse_value(key, str(val), d, s.name) if isinstance(val, (str, Path)) else val
+            if not isinstance(val, (str, Path)) and d is not None and not isinstance(d, _Unparsed) and not isinstance(v, type(d)) \
+               and not (type(d) is float and type(v) is int):
+                raise ValueError(f"parameter {key} of step {s.name}: {val!r} is not a {type(d).__name__} (its default is {d!r})")
+            out[s.name][key] = resolve_path_value(v, d, cwd) if isinstance(val, (str, Path)) else v
     return out
 
 # %% ../nbs/90_chain.ipynb #5919cae2
@@ -128,16 +185,17 @@ def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|N
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{out_nb.stem}.', suffix='.tmp.ipynb', dir=out_nb.parent); os.close(fd)
     src = runnable_copy(step.path, Path(tmp).with_suffix('.src.ipynb'))
+    failed = out_nb.with_suffix('.FAILED.ipynb')
     try:
         pm.execute_notebook(str(src), tmp, parameters=params, kernel_name=kernel, language='python', progress_bar=False,
                             cwd=str(step.path.parent), execution_timeout=timeout, log_output=False,
                             extra_arguments=['--log-level=ERROR'])   # no kernel start-up chatter in the outputs
         os.replace(tmp, out_nb)
+        failed.unlink(missing_ok=True)   # the copy of an earlier failure is stale now
     except pm.PapermillExecutionError as e:
-        failed = out_nb.with_suffix('.FAILED.ipynb'); os.replace(tmp, failed)
+        os.replace(tmp, failed)
         raise ChainError(f"step {step.number:02d} {step.name} failed: {e.ename}: {e.evalue} (executed notebook: {failed})") from None
     except Exception as e:
-        failed = out_nb.with_suffix('.FAILED.ipynb')
         if Path(tmp).exists(): os.replace(tmp, failed)
         why = (' (the notebook\'s kernel process died: a crash in native code or out of memory; re-run the step to see '
                'whether it repeats)' if type(e).__name__ == 'DeadKernelError' else '')
@@ -146,6 +204,65 @@ def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|N
     finally:
         src.unlink(missing_ok=True)
 
+# %% ../nbs/90_chain.ipynb #0241b3c3
+_TMP_FILE = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp(\.src)?(\.[^.]+)?$')   # atomic_path: .<stem>.<random>.tmp<suffix>; the chain's .src.ipynb
+_TMP_DIR = re.compile(r'^\..+\.([a-z0-9_]{8}\.tmp|old\d+)$')            # atomic_dir: .<name>.<random>.tmp and .<name>.old<pid>
+
+def stale_temps(out:str|Path) -> list[Path]:
+    "The temporary files and folders of interrupted writes under output root `out` (`atomic_path`, `atomic_dir`, the chain's notebooks)."
+    found = []
+    for root, dirs, files in os.walk(out):
+        for d in [d for d in dirs if _TMP_DIR.match(d)]: found.append(Path(root)/d); dirs.remove(d)
+        found += [Path(root)/f for f in files if _TMP_FILE.match(f)]
+    return sorted(found)
+
+def _lock_free(path:Path) -> bool:
+    "Whether no process holds the `flock` of lock file `path` at this moment."
+    try: f = open(path, 'a')
+    except OSError: return False
+    with f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError: return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return True
+
+def clean_stale_temps(out:str|Path) -> list[Path]:
+    "Remove `stale_temps(out)` unless a step under `out` is running (its `.lock` is held); return what was removed."
+    out = Path(out)
+    if not all(_lock_free(l) for l in out.glob('*/.lock')): return []
+    removed = []
+    for p in stale_temps(out):
+        try:
+            if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+            else: p.unlink()
+            removed.append(p)
+        except FileNotFoundError: pass
+    return removed
+
+# %% ../nbs/90_chain.ipynb #d0ca4598
+def step_summary(out:str|Path, step:str, n:int=3) -> dict:
+    "What step `step` reported in its manifest under `out`: counts (the report's `n_*`), numbers of warnings and failures, the first `n` of each."
+    m = load_manifest(out, step) or {}
+    rep, w, f = m.get('report') or {}, m.get('warnings') or [], m.get('failures') or []
+    counts = {k: v for k, v in rep.items() if k.startswith('n_') and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return dict(counts=counts, n_warnings=len(w), n_failures=len(f), warnings=[str(x) for x in w[:n]],
+                failures=[f"{x.get('item')}: {x.get('error')}" if isinstance(x, dict) else str(x) for x in f[:n]])
+
+def _plural(n:int, word:str) -> str: return f"{n} {word}{'' if n == 1 else 's'}"
+
+def summary_lines(s:dict, width:int=160) -> list[str]:
+    "The lines that show a `step_summary` under the step's status line."
+    cut = lambda t: t if len(t) <= width else t[:width - 1] + '…'
+    counts = ', '.join(f'{k} {v}' for k, v in s['counts'].items())
+    tally = f"{_plural(s['n_warnings'], 'warning')}, {_plural(s['n_failures'], 'failure')}"
+    lines = [f"{counts}; {tally}" if counts else tally]
+    lines += [cut(f"warning: {w}") for w in s['warnings']]
+    if s['n_warnings'] > len(s['warnings']): lines.append(f"… {s['n_warnings'] - len(s['warnings'])} more warnings in the manifest")
+    lines += [cut(f"failed: {f}") for f in s['failures']]
+    if s['n_failures'] > len(s['failures']): lines.append(f"… {s['n_failures'] - len(s['failures'])} more failures in the manifest")
+    return lines
+
+# %% ../nbs/90_chain.ipynb #965e1142
 def run_chain(corpus:str|Path, out:str|Path, steps:list[str]|str|None=None, params:list[str]|dict|None=None,
               nbs:str|Path|None=None, force:bool=False, kernel:str|None='python3', timeout:int|None=None, log=print) -> list[dict]:
     "Run the pipeline notebooks on `corpus` into `out`; return what each step did. Raises `ChainError` at the first failure."
@@ -153,8 +270,17 @@ def run_chain(corpus:str|Path, out:str|Path, steps:list[str]|str|None=None, para
     if not corpus.exists(): raise FileNotFoundError(f"corpus {corpus} does not exist")
     all_steps = pipeline_steps(nbs)
     chosen = select_steps(all_steps, steps)
-    overrides = parse_overrides(params, chosen)
+    overrides = parse_overrides(params, chosen)   # typed, relative paths made absolute: errors before any work
     out.mkdir(parents=True, exist_ok=True)
+    with open(out/'.chain.lock', 'a') as lock:
+        try: fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB); alone = True
+        except BlockingIOError: alone = False
+        removed = clean_stale_temps(out) if alone else []
+        if removed: log(f"removed {_plural(len(removed), 'temporary file')} left by an interrupted run under {out}")
+        fcntl.flock(lock, fcntl.LOCK_SH)   # held while running: a second run in `out` leaves this run's temporary files alone
+        return _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log)
+
+def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log) -> list[dict]:
     done = []
     for i, st in enumerate(chosen, 1):
         p = {k: v for k, v in st.params.items() if not isinstance(v, _Unparsed)}
@@ -163,16 +289,25 @@ def run_chain(corpus:str|Path, out:str|Path, steps:list[str]|str|None=None, para
         check = {k: v for k, v in p.items() if k != 'force'}
         t0 = time.perf_counter()
         ok, why = (False, 'forced') if force else manifest_is_current(out, st.name, check)
-        if ok: status = 'skipped'
+        out_nb = out/'notebooks'/st.path.name
+        if ok:
+            status = 'skipped'
+            out_nb.with_suffix('.FAILED.ipynb').unlink(missing_ok=True)
         else:
             if 'force' in st.params and force: p['force'] = True
             log(f"[{i}/{len(chosen)}] {st.number:02d} {st.name}: running ({why})")
-            _execute(st, p, out/'notebooks'/st.path.name, kernel, timeout)
+            _execute(st, p, out_nb, kernel, timeout)
             status = 'ran'
         secs = round(time.perf_counter() - t0, 2)
-        log(f"[{i}/{len(chosen)}] {st.number:02d} {st.name}: {status} ({secs} s)" if status == 'ran' else
-            f"[{i}/{len(chosen)}] {st.number:02d} {st.name}: skipped (up to date)")
-        done.append(dict(step=st.name, number=st.number, status=status, seconds=secs, params={k: v for k, v in p.items()}))
+        summ = step_summary(out, st.name)
+        head = f"[{i}/{len(chosen)}] {st.number:02d} {st.name}: "
+        if status == 'ran':
+            log(head + f"ran ({secs} s)")
+            for line in summary_lines(summ): log(' ' * len(head) + line)
+        else:
+            issues = [_plural(summ[f'n_{k}s'], k) for k in ('warning', 'failure') if summ[f'n_{k}s']]
+            log(head + "skipped (up to date" + (f"; {', '.join(issues)} in its manifest)" if issues else ')'))
+        done.append(dict(step=st.name, number=st.number, status=status, seconds=secs, params={k: v for k, v in p.items()}, **summ))
         atomic_json(out/'chain.json', dict(corpus=str(corpus), out=str(out), steps=done))
     return done
 
@@ -217,13 +352,18 @@ def cli_run(argv:list[str]|None=None):
     ap.add_argument('--corpus', required=True, help='corpus root (IEMOCAP layout) or flat CSV')
     ap.add_argument('--out', required=True, help='output root')
     ap.add_argument('--steps', nargs='*', help='step numbers, ranges (2-5) or names; default all')
-    ap.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE', help='parameter for every step declaring KEY; STEP:KEY=VALUE for one step')
+    ap.add_argument('-p', '--param', action='append', default=[], metavar='KEY=VALUE',
+                    help="parameter for every step declaring KEY; STEP:KEY=VALUE for one step. The value takes the type of the "
+                         "notebook's default (true/false, integer, number, text); a relative path is taken from the current folder")
     ap.add_argument('--force', action='store_true', help='re-run steps even if up to date')
     ap.add_argument('--nbs', help='folder of the pipeline notebooks (default: the installed ones)')
     ap.add_argument('--timeout', type=int, help='seconds allowed per notebook cell')
     a = ap.parse_args(argv)
     done = run_chain(a.corpus, a.out, steps=a.steps, params=a.param, nbs=a.nbs, force=a.force, timeout=a.timeout)
-    print(f"chain finished: {sum(d['status'] == 'ran' for d in done)} ran, {sum(d['status'] == 'skipped' for d in done)} skipped; outputs in {Path(a.out).resolve()}")
+    ran = [d for d in done if d['status'] == 'ran']
+    issues = (f"; {_plural(sum(d['n_warnings'] for d in ran), 'warning')}, {_plural(sum(d['n_failures'] for d in ran), 'failure')} "
+              "in the steps that ran" if ran else '')
+    print(f"chain finished: {len(ran)} ran, {len(done) - len(ran)} skipped{issues}; outputs in {Path(a.out).resolve()}")
 
 def cli_steps(argv:list[str]|None=None):
     "cmer steps: list the pipeline steps and their parameters."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/91_cli.ipynb #1c4f6926
 from __future__ import annotations
-import argparse, importlib, os, sys
+import argparse, ast, importlib, importlib.util, os, sys
 from pathlib import Path
 
 # %% auto #0
@@ -24,14 +24,22 @@ def _command(name:str):
     mod, fn = COMMANDS[name]
     return getattr(importlib.import_module(mod), fn)
 
+def _summary(name:str) -> str:
+    "The docstring of command `name`'s function (after `cmer <name>:`), read from its source without importing the module."
+    mod, fn = COMMANDS[name]
+    spec = importlib.util.find_spec(mod)
+    try: tree = ast.parse(Path(spec.origin).read_text(encoding='utf-8'))
+    except (OSError, TypeError, AttributeError, SyntaxError): doc = _command(name).__doc__   # no source: import it
+    else: doc = next((ast.get_docstring(n) for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == fn), None)
+    return (doc or '').split(':', 1)[-1].strip()
+
 def main(argv:list[str]|None=None) -> int:
     "The `cmer` console script."
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help'):
         print("usage: cmer <command> [options]\n\ncommands:")
         for name in COMMANDS:
-            doc = (_command(name).__doc__ or '').split(':', 1)[-1].strip()
-            print(f"  {name:<12} {doc}")
+            print(f"  {name:<12} {_summary(name)}")
         print("\n'cmer <command> --help' describes a command.")
         return 0
     if argv[0] in ('-V', '--version'):
