@@ -4,12 +4,12 @@
 
 # %% ../nbs/03_audio_aug.ipynb #2211b790
 from __future__ import annotations
-import os, io, re, sys, json, time, shutil, tempfile, warnings, contextlib, subprocess
+import os, io, re, sys, json, time, shutil, tempfile, warnings, contextlib, subprocess, functools
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 import soundfile as sf
-from .core import StepRun, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError
+from .core import StepRun, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError, resolve_device
 from .corpus import load_utterances
 from .models import model_dir
 from .text_aug import BackTranslator, default_cache_path
@@ -109,11 +109,21 @@ def _model_folder(model, default:str) -> Path:
 class FasterWhisperASR(ASR):
     "faster-whisper (CTranslate2 Whisper) from a local model folder; packs short utterances into shared 30 s windows."
     name = 'faster-whisper'
-    def __init__(self, model=None, language:str='en', compute_type:str='int8', beam_size:int=1, cpu_threads:int=0,
-                 pack_seconds:float=28.0, gap:float=1.0):
+    def __init__(self, model=None, language:str='en', compute_type:str|None=None, beam_size:int=1, cpu_threads:int=0,
+                 pack_seconds:float=28.0, gap:float=1.0, device:str|None='auto'):
         from faster_whisper import WhisperModel
         self.model = _model_folder(model, 'whisper-base')
-        self.whisper = WhisperModel(str(self.model), device='cpu', compute_type=compute_type, cpu_threads=cpu_threads)
+        self.device = resolve_device(device)                 # 'cpu', 'cuda' or 'cuda:N'
+        kind, _, index = self.device.partition(':')
+        self.compute_type = compute_type or ('float16' if kind == 'cuda' else 'int8')
+        if kind == 'cuda':
+            import ctranslate2
+            if not ctranslate2.get_cuda_device_count():
+                raise MissingResourceError(f"a CUDA device for CTranslate2 (faster-whisper, device={self.device!r})",
+                                           f"ctranslate2 {ctranslate2.__version__} sees none although torch does; install a CUDA build of "
+                                           "ctranslate2, or use device='cpu'.")
+        self.whisper = WhisperModel(str(self.model), device=kind, device_index=int(index or 0), compute_type=self.compute_type,
+                                    cpu_threads=cpu_threads)
         self.language, self.beam_size, self.pack_seconds, self.gap = language, beam_size, pack_seconds, gap
 
     def _run(self, y:np.ndarray, words:bool=False):
@@ -198,9 +208,10 @@ class PocketSphinxASR(ASR):
 # %% ../nbs/03_audio_aug.ipynb #16fc924b
 ASR_BACKENDS = {'faster-whisper': FasterWhisperASR, 'vosk': VoskASR, 'pocketsphinx': PocketSphinxASR}
 
-def make_asr(backend:str='faster-whisper', model=None, **kw) -> ASR:
-    "The recogniser `backend` with `model` (a registry name or a folder; None: the backend's default)."
+def make_asr(backend:str='faster-whisper', model=None, device:str|None='auto', **kw) -> ASR:
+    "The recogniser `backend` with `model` (a registry name or a folder; None: the backend's default) on `device` where it can use one."
     if backend not in ASR_BACKENDS: raise ValueError(f"ASR backend {backend!r}: expected one of {list(ASR_BACKENDS)}")
+    if backend == 'faster-whisper': kw['device'] = device        # Vosk and PocketSphinx run on the CPU only
     return ASR_BACKENDS[backend](model, **kw)
 
 # %% ../nbs/03_audio_aug.ipynb #c04bff8c
@@ -265,12 +276,41 @@ def make_tts(backend:str='espeak-ng', **kw) -> TTS:
 # %% ../nbs/03_audio_aug.ipynb #b6b78851
 BLOCK = 256    # utterances read, recognised and translated together (bounds the audio held in memory)
 
+_CACHE: dict = {}   # recognisers and synthesisers of this process (here, or on a Dask worker), by their settings
+
+def _cached(key:tuple, make):
+    "The object `make()` built once per process for `key`."
+    if key not in _CACHE: _CACHE[key] = make()
+    return _CACHE[key]
+
 def _read_item(item):
     utt, wav = item
     if not wav: raise FileNotFoundError(f"{utt}: the corpus has no wav for this utterance")
     y, info = read_audio(wav)
     if float(np.sqrt(np.mean(y**2))) < 1e-4: raise ValueError(f"{wav}: silence (RMS below -80 dBFS), no speech to recognise")
     return y, info
+
+def _recognise_block(items:list, asr:tuple) -> dict:
+    "Read and recognise one block of `(utt_id, wav)` items with the recogniser `asr` = `(backend, model, device)`."
+    t0 = time.perf_counter()
+    got, fails = parallel_map(_read_item, items, key=lambda it: it[0], progress=False, scheduler='local')   # in this process
+    ok = [i for i, g in enumerate(got) if g is not None]
+    t1 = time.perf_counter()
+    hyps = _cached(('asr', *asr), lambda: make_asr(*asr)).transcribe_many([got[i][0] for i in ok])
+    return dict(ok=ok, infos=[got[i][1] for i in ok], hyps=hyps, fails=fails, audio_s=sum(len(got[i][0]) / SR for i in ok),
+                read_s=t1 - t0, asr_s=time.perf_counter() - t1)
+
+def _speak_item(item:tuple, tts:str, voices:dict, default_voice:str, wav_dir:Path, final_dir:Path) -> dict:
+    "Speak one back-translated text `item` = `(row, recognised, text)` with the synthesiser `tts`; write its wav; its table row."
+    r, h, text = item
+    if not text or not normalize_words(text): raise ValueError(f"the round trip of {h!r} left no words to speak")
+    voice = voices.get(r['gender'], default_voice)
+    y = _cached(('tts', tts), lambda: make_tts(tts)).speak(text, voice)
+    sf.write(Path(wav_dir)/f"{r['utt_id']}.wav", y, SR, subtype='PCM_16')
+    we, nw = word_errors(r['transcript'], h)
+    return dict(utt_id=r['utt_id'], gender=r['gender'], transcript=r['transcript'], asr_text=h, asr_errors=we, ref_words=nw,
+                asr_wer=round(we / nw, 4) if nw else None, text_aug=text, voice=voice,
+                wav_aug=str(Path(final_dir)/f"{r['utt_id']}.wav"), seconds=round(len(y) / SR, 3))
 
 def load_audio_aug(out:str|Path) -> pd.DataFrame:
     "The table written by the audio_aug step (`utt_id`, `asr_text`, `asr_wer`, `text_aug`, `voice`, `wav_aug`, `seconds`)."
@@ -280,11 +320,11 @@ def load_audio_aug(out:str|Path) -> pd.DataFrame:
 
 def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_model:str|None=None, chain:str='en>ca>es>en',
                    translator:str='apertium', tts:str='espeak-ng', voice_female:str='en+f3', voice_male:str='en+m3',
-                   force:bool=False) -> dict:
+                   device:str='auto', force:bool=False) -> dict:
     "ASR -> translation round trip -> TTS for every utterance with audio; write the wavs, `audio_aug.csv` and the manifest."
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     params = dict(corpus=str(corpus), out=str(out), asr=asr, asr_model=asr_model, chain=chain, translator=translator, tts=tts,
-                  voice_female=voice_female, voice_male=voice_male)
+                  voice_female=voice_female, voice_male=voice_male, device=device)
     table = step_dir(out, 'corpus')/'utterances.csv'
     df = load_utterances(out)
     has_audio = (df.wav != '').any()
@@ -295,59 +335,55 @@ def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_
         if not has_audio:
             run.record(skipped=f"the corpus {corpus.name} has no audio (a flat CSV of transcripts): no augmented audio", n_utterances=len(df))
         else:
-            recogniser, speaker = make_asr(asr, asr_model), make_tts(tts)
+            spec = (asr, asr_model, device)
+            recogniser = _cached(('asr', *spec), lambda: make_asr(*spec))      # fails early if the model is missing
+            _cached(('tts', tts), lambda: make_tts(tts))                       # (and the same if the synthesiser is)
             bt = BackTranslator(chain, translator, cache=default_cache_path())
             voices = {'F': voice_female, 'M': voice_male}
             rows, secs, audio_s, hop_stats = [], dict(read=0.0, asr=0.0, translate=0.0, tts=0.0), 0.0, []
             errors = n_words = n_recognised = 0      # WER over every utterance the recogniser heard, empty results included
+            parts = [df.iloc[b0:b0 + BLOCK] for b0 in range(0, len(df), BLOCK)]
+            t0 = time.perf_counter()
+            blocks, bfails = parallel_map(functools.partial(_recognise_block, asr=spec), [list(zip(p.utt_id, p.wav)) for p in parts],
+                                          key=lambda items: f'block of {len(items)} utterances from {items[0][0]}', desc='asr', progress=False)
+            if bfails: raise RuntimeError(f"speech recognition failed on {bfails[0]['item']}: {bfails[0]['error']}")
+            recognise_wall = time.perf_counter() - t0
             with atomic_dir(run.dir/'wav') as wav_tmp:
-                for b0 in range(0, len(df), BLOCK):
-                    part = df.iloc[b0:b0 + BLOCK]
-                    t0 = time.perf_counter()
-                    got, fails = parallel_map(_read_item, list(zip(part.utt_id, part.wav)), key=lambda it: it[0], desc='read', progress=False)
-                    for f in fails: run.fail(f['item'], f['error'])
-                    ok = [(r, g) for r, g in zip(part.itertuples(), got) if g is not None]
-                    for _, (y, info) in ok:
+                speak = functools.partial(_speak_item, tts=tts, voices=voices, default_voice=voice_female, wav_dir=wav_tmp, final_dir=run.dir/'wav')
+                for part, blk in zip(parts, blocks):
+                    for f in blk['fails']: run.fail(f['item'], f['error'])
+                    for info in blk['infos']:
                         if info['note']: run.warn(info['note'])
-                    t1 = time.perf_counter(); secs['read'] += t1 - t0
-                    audio_s += sum(len(y) / SR for _, (y, _) in ok)
-                    hyps = recogniser.transcribe_many([y for _, (y, _) in ok])
-                    t2 = time.perf_counter(); secs['asr'] += t2 - t1
+                    secs['read'] += blk['read_s']; secs['asr'] += blk['asr_s']; audio_s += blk['audio_s']
+                    t2 = time.perf_counter()
                     todo = []
-                    for (r, _), h in zip(ok, hyps):
+                    for i, h in zip(blk['ok'], blk['hyps']):
+                        r = part.iloc[i]
                         e, n = word_errors(r.transcript, h); errors += e; n_words += n; n_recognised += 1
-                        if normalize_words(h): todo.append((r, h))
+                        if normalize_words(h): todo.append((dict(utt_id=r.utt_id, gender=r.gender, transcript=r.transcript), h))
                         else: run.fail(r.utt_id, f"{r.wav}: the recogniser ({recogniser.name}) heard no words; nothing to augment")
                     aug, tfails = bt([h for _, h in todo])
                     hop_stats.append(bt.stats)
                     t3 = time.perf_counter(); secs['translate'] += t3 - t2
-                    def _speak(item):
-                        (r, h), text = item
-                        if not text or not normalize_words(text): raise ValueError(f"the round trip of {h!r} left no words to speak")
-                        voice = voices.get(r.gender, voice_female)
-                        y = speaker.speak(text, voice)
-                        sf.write(wav_tmp/f'{r.utt_id}.wav', y, SR, subtype='PCM_16')
-                        we, nw = word_errors(r.transcript, h)
-                        return dict(utt_id=r.utt_id, gender=r.gender, transcript=r.transcript, asr_text=h, asr_errors=we, ref_words=nw,
-                                    asr_wer=round(we / nw, 4) if nw else None, text_aug=text, voice=voice,
-                                    wav_aug=str(run.dir/'wav'/f'{r.utt_id}.wav'), seconds=round(len(y) / SR, 3))
-                    res, sfails = parallel_map(_speak, [(it, aug[i]) for i, it in enumerate(todo) if i not in tfails],
-                                               key=lambda it: it[0][0].utt_id, desc='tts', progress=False)
-                    for i, e in tfails.items(): run.fail(todo[i][0].utt_id, f'back-translation failed: {e}')
+                    res, sfails = parallel_map(speak, [(r, h, aug[i]) for i, (r, h) in enumerate(todo) if i not in tfails],
+                                               key=lambda it: it[0]['utt_id'], desc='tts', progress=False)
+                    for i, e in tfails.items(): run.fail(todo[i][0]['utt_id'], f'back-translation failed: {e}')
                     for f in sfails: run.fail(f['item'], f"speech synthesis failed: {f['error']}")
                     rows += [r for r in res if r is not None]
                     secs['tts'] += time.perf_counter() - t3
+            _CACHE.clear()                           # this process keeps no model after the step
             res = pd.DataFrame(rows, columns=['utt_id', 'gender', 'transcript', 'asr_text', 'asr_errors', 'ref_words', 'asr_wer',
                                               'text_aug', 'voice', 'wav_aug', 'seconds'])
             for w in res.wav_aug: run.output(w)
             with atomic_path(run.output('audio_aug.csv')) as tmp: res.to_csv(tmp, index=False)
-            run.record(synthetic=synthetic, asr=recogniser.name, asr_model=str(recogniser.model), tts=tts, chain=chain, translator=translator,
+            run.record(synthetic=synthetic, asr=recogniser.name, asr_model=str(recogniser.model), tts=tts,
+                       asr_device=getattr(recogniser, 'device', 'cpu'), asr_compute_type=getattr(recogniser, 'compute_type', None), chain=chain, translator=translator,
                        voices=voices, n_utterances=len(df), n_augmented=len(res), n_failed=len(run.failures),
                        asr_wer=round(errors / n_words, 4) if n_words else None, asr_ref_words=n_words, asr_utterances=n_recognised,
                        asr_wer_note=('SYNTHETIC: WER of the recogniser on espeak-ng speech of the demo corpus' if synthetic
                                      else 'WER of the recogniser against the corpus transcripts'),
                        audio_seconds=round(audio_s, 2), asr_realtime_factor=round(secs['asr'] / audio_s, 4) if audio_s else None,
-                       seconds={k: round(v, 2) for k, v in secs.items()}, hops=[h for hs in hop_stats for h in hs])
+                       seconds={k: round(v, 2) for k, v in secs.items()}, recognise_wall_seconds=round(recognise_wall, 2), hops=[h for hs in hop_stats for h in hs])
     return run.manifest
 
 def audio_aug_summary(out:str|Path) -> str:

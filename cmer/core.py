@@ -91,7 +91,7 @@ class MissingResourceError(RuntimeError):
     "A model, tool or data file that a step needs is not there; the message says how to provide it."
     def __init__(self, what:str, how:str): super().__init__(f"{what} is missing. {how}")
 
-# %% ../nbs/00_core.ipynb #9442b127
+# %% ../nbs/00_core.ipynb #af240ae0
 def _cuda_devices() -> int:
     "How many CUDA devices torch sees (0 without torch, with a CPU build, or without a driver)."
     if importlib.util.find_spec('torch') is None: return 0
