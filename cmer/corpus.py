@@ -531,7 +531,7 @@ def _corpus_inputs(corpus:Path, df:pd.DataFrame, rep:dict) -> list[Path]:
         files += [p for p in corpus.glob('Session*/dialog/transcriptions/*.txt') if not p.name.startswith('.')]
     return files + [Path(p) for p in df.wav if p] + [Path(p) for p in dict.fromkeys(df.video) if p]
 
-def corpus_step(corpus:str|Path, out:str|Path, label_map:str|dict|Path='auto', labels:str|list|None=None, strict:bool=True,
+def corpus_step(corpus:str|Path, out:str|Path, label_map:str|dict|Path='auto', labels:str|list|None='', strict:bool=True,
                 force:bool=False) -> dict:
     "Read `corpus`, map labels (`label_map`, `labels`), write `<out>/corpus/utterances.csv` and its manifest; return the manifest."
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
