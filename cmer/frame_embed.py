@@ -4,16 +4,16 @@
 
 # %% ../nbs/06_frame_embed.ipynb #3867eb6d
 from __future__ import annotations
-import json, time, contextlib
+import json, time, copy, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (StepRun, MissingResourceError, get_config, atomic_path, load_manifest, make_features, save_features,
-                       load_features, features_dir, step_dir, sha256)
+                       load_features, features_dir, step_dir, sha256, resolve_device)
 from .corpus import load_utterances
 from .frames import load_frames, FrameStore
 
 # %% auto #0
-__all__ = ['FRAME_ENCODERS', 'SELECTIONS', 'FerFrameEncoder', 'clip_model_dir', 'ClipFrameEncoder', 'encoder_files',
+__all__ = ['FRAME_ENCODERS', 'BATCH_SIZE', 'SELECTIONS', 'FerFrameEncoder', 'clip_model_dir', 'ClipFrameEncoder', 'encoder_files',
            'load_frame_encoder', 'write_random_clip', 'select_uniform', 'top_k', 'text_scores', 'intensity_scores',
            'resolve_selection', 'embed_frames', 'frame_embed_step']
 
@@ -27,20 +27,33 @@ def _to_gray48(images:np.ndarray) -> np.ndarray:
 class FerFrameEncoder:
     "cmer's FER2013 expression CNN as a frame encoder: 256-d embeddings and 7 expression probabilities."
     name, has_text, has_expression = 'fer', False, True
-    def __init__(self, path:str|Path|None=None, batch_size:int=256):
+    def __init__(self, path:str|Path|None=None, batch_size:int=256, device:str|None='auto'):
         import torch
         from cmer.fer import load_fer_encoder, assets_dir, FER_CLASSES
         self.path = Path(path) if path else assets_dir()/'fer_cnn.pt'
-        self.model = load_fer_encoder(self.path).to(memory_format=torch.channels_last)
+        self.device = resolve_device(device)
+        m = load_fer_encoder(self.path)                      # shared, cached on the CPU: a GPU gets its own copy
+        self.model = (m if self.device == 'cpu' else copy.deepcopy(m).to(self.device)).to(memory_format=torch.channels_last)
         self.classes, self.batch_size = FER_CLASSES, batch_size
         self.dim = self.model.neck[1].out_features
     def describe(self) -> dict:
-        return dict(encoder='fer', model=str(self.path), model_sha256=sha256(self.path), dim=self.dim, classes=self.classes)
+        return dict(encoder='fer', model=str(self.path), model_sha256=sha256(self.path), dim=self.dim, classes=self.classes, device=self.device)
     def encode(self, images:np.ndarray) -> dict:
         "`{'emb': (n, 256), 'probs': (n, 7)}` for RGB uint8 crops `(n, S, S, 3)`."
         from cmer.fer import fer_predict
-        emb, probs = fer_predict(self.model, _to_gray48(images), batch=self.batch_size, channels_last=True)   # 2x faster on CPU
+        if self.device == 'cpu': emb, probs = fer_predict(self.model, _to_gray48(images), batch=self.batch_size, channels_last=True)   # 2x faster on CPU
+        else: emb, probs = self._encode_gpu(_to_gray48(images))
         return dict(emb=emb.astype(np.float32), probs=probs.astype(np.float32))
+    def _encode_gpu(self, faces:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        "`fer_predict` on `self.device`: each batch moved there, the results back to the CPU."
+        import torch, torch.nn.functional as F
+        from cmer.fer import face_views
+        embs, probs = [np.zeros((0, self.dim), np.float32)], [np.zeros((0, len(self.classes)), np.float32)]
+        with torch.no_grad():
+            for i in range(0, len(faces), self.batch_size):
+                e = self.model.embed(face_views(faces[i:i + self.batch_size]).to(self.device).contiguous(memory_format=torch.channels_last))
+                embs.append(e.float().cpu().numpy()); probs.append(F.softmax(self.model.head(e), 1).float().cpu().numpy())
+        return np.concatenate(embs), np.concatenate(probs)
 
 # %% ../nbs/06_frame_embed.ipynb #9407f815
 @contextlib.contextmanager
@@ -65,20 +78,20 @@ def clip_model_dir(clip_dir:str|Path|None=None) -> Path:
 class ClipFrameEncoder:
     "CLIP (ViT-B/32 by default) from a local directory: L2-normalised image and text embeddings in one space."
     name, has_text, has_expression = 'clip', True, False
-    def __init__(self, clip_dir:str|Path|None=None, batch_size:int=64):
+    def __init__(self, clip_dir:str|Path|None=None, batch_size:int=64, device:str|None='auto'):
         import torch
         from transformers import CLIPModel, CLIPProcessor
-        self.dir = clip_model_dir(clip_dir)
+        self.dir, self.device = clip_model_dir(clip_dir), resolve_device(device)
         with _quiet_transformers():
-            self.model = CLIPModel.from_pretrained(self.dir).eval()
+            self.model = CLIPModel.from_pretrained(self.dir).eval().to(self.device)
             self.processor = CLIPProcessor.from_pretrained(self.dir)
         self.dim, self.batch_size, self.torch = self.model.config.projection_dim, batch_size, torch
     def describe(self) -> dict:
-        return dict(encoder='clip', model=str(self.dir), dim=self.dim,
+        return dict(encoder='clip', model=str(self.dir), dim=self.dim, device=self.device,
                     config_sha256={p.name: sha256(p) for p in sorted(self.dir.glob('*.json'))})
     @staticmethod
     def _pooled(o): return o if hasattr(o, 'shape') else o.pooler_output
-    def _norm(self, e): return (e / e.norm(dim=-1, keepdim=True).clamp_min(1e-12)).numpy().astype(np.float32)
+    def _norm(self, e): return (e / e.norm(dim=-1, keepdim=True).clamp_min(1e-12)).float().cpu().numpy().astype(np.float32)
     def encode(self, images:np.ndarray) -> dict:
         "`{'emb': (n, D)}` L2-normalised image embeddings of RGB uint8 crops `(n, S, S, 3)`."
         if not len(images): return dict(emb=np.zeros((0, self.dim), np.float32))
@@ -86,13 +99,13 @@ class ClipFrameEncoder:
         with self.torch.no_grad():
             for i in range(0, len(images), self.batch_size):
                 x = self.processor(images=list(images[i:i + self.batch_size]), return_tensors='pt')
-                outs.append(self._norm(self._pooled(self.model.get_image_features(pixel_values=x['pixel_values']))))
+                outs.append(self._norm(self._pooled(self.model.get_image_features(pixel_values=x['pixel_values'].to(self.device)))))
         return dict(emb=np.concatenate(outs))
     def encode_text(self, texts:list[str]) -> np.ndarray:
         "L2-normalised text embeddings `(n, D)` (transcripts truncated to CLIP's 77 tokens)."
         with self.torch.no_grad():
             t = self.processor(text=[s or '' for s in texts], padding=True, truncation=True, max_length=77, return_tensors='pt')
-            return self._norm(self._pooled(self.model.get_text_features(input_ids=t['input_ids'], attention_mask=t['attention_mask'])))
+            return self._norm(self._pooled(self.model.get_text_features(input_ids=t['input_ids'].to(self.device), attention_mask=t['attention_mask'].to(self.device))))
 
 FRAME_ENCODERS = {'fer': FerFrameEncoder, 'clip': ClipFrameEncoder}
 
@@ -102,10 +115,13 @@ def encoder_files(name:str, model_dir:str|Path|None=None) -> list[Path]:
     from cmer.fer import assets_dir
     return [Path(model_dir) if model_dir else assets_dir()/'fer_cnn.pt']
 
-def load_frame_encoder(name:str='fer', model_dir:str|Path|None=None, batch_size:int=64):
-    "A frame encoder from `FRAME_ENCODERS` by name; `model_dir` is the CLIP directory (or other FER weights)."
+BATCH_SIZE = {'cpu': 64, 'cuda': 256}   # frames per forward pass by device kind
+
+def load_frame_encoder(name:str='fer', model_dir:str|Path|None=None, batch_size:int|None=64, device:str|None='auto'):
+    "A frame encoder from `FRAME_ENCODERS` by name on `device`; `model_dir` is the CLIP directory (or other FER weights); `batch_size` None: by device."
     if name not in FRAME_ENCODERS: raise ValueError(f"encoder={name!r}: expected one of {list(FRAME_ENCODERS)}")
-    return FRAME_ENCODERS[name](model_dir, batch_size=batch_size)
+    device = resolve_device(device)
+    return FRAME_ENCODERS[name](model_dir, batch_size=batch_size or BATCH_SIZE[device.split(':')[0]], device=device)
 
 # %% ../nbs/06_frame_embed.ipynb #5c975995
 def write_random_clip(path:str|Path, size:str='tiny', seed:int=0) -> Path:
@@ -206,13 +222,13 @@ def embed_frames(fs:FrameStore, enc, selection:str, k:int, transcripts:dict|None
 
 # %% ../nbs/06_frame_embed.ipynb #12c30d7b
 def frame_embed_step(corpus:str|Path, out:str|Path, encoder:str='fer', clip_dir:str|Path|None=None, selection:str='auto',
-                     k:int=4, batch_size:int=64, force:bool=False) -> dict:
+                     k:int=4, batch_size:int|None=None, device:str='auto', force:bool=False) -> dict:
     "Embed the selected frames of every utterance into `<out>/features/frames.npz`; return the manifest."
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     if encoder not in FRAME_ENCODERS: raise ValueError(f"encoder={encoder!r}: expected one of {list(FRAME_ENCODERS)}")
     if k < 1: raise ValueError(f"k={k}: keep at least one frame per utterance")
     params = dict(corpus=str(corpus), out=str(out), encoder=encoder, clip_dir=str(clip_dir) if clip_dir else None,
-                  selection=selection, k=k, batch_size=batch_size)
+                  selection=selection, k=k, batch_size=batch_size, device=device)
     fm = load_manifest(out, 'frames')
     if fm is None: raise FileNotFoundError(f"{step_dir(out, 'frames')}/manifest.json does not exist; run the frames step first")
     skipped = fm['report'].get('skipped')
@@ -223,7 +239,7 @@ def frame_embed_step(corpus:str|Path, out:str|Path, encoder:str='fer', clip_dir:
         if run.current: return run.manifest
         if skipped: run.record(skipped=skipped)       # the root cause, e.g. 'the corpus has no video (...)' 
         else:
-            enc = load_frame_encoder(encoder, clip_dir, batch_size=batch_size)
+            enc = load_frame_encoder(encoder, clip_dir, batch_size=batch_size, device=device)
             method = resolve_selection(selection, enc)
             fs = load_frames(out)
             table = load_utterances(out).set_index('utt_id')
@@ -233,7 +249,7 @@ def frame_embed_step(corpus:str|Path, out:str|Path, encoder:str='fer', clip_dir:
             save_features(run.output(features_dir(out)/'frames.npz'), make_features(list(emb), [emb[u] for u in emb], meta=meta, ragged=True))
             with atomic_path(run.output('selection.csv')) as tmp: sel.to_csv(tmp, index=False)
             missing = [u for u in table.index if u not in emb]
-            run.record(encoder=encoder, dim=enc.dim, selection=method, k=k, **counts, utterances_without_frames=len(missing),
+            run.record(encoder=encoder, dim=enc.dim, selection=method, k=k, device=enc.device, batch_size=enc.batch_size, **counts, utterances_without_frames=len(missing),
                        synthetic=synthetic)
             if counts['utterances_without_transcript'] and method == 'text':
                 run.warn(f"{counts['utterances_without_transcript']} utterance(s) have no transcript: their frames were sampled uniformly")
