@@ -9,7 +9,7 @@ import numpy as np, pandas as pd
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'table_sessions', 'loso_folds', 'speaker_folds', 'split_folds', 'random_split', 'check_folds',
-           'is_speaker_independent', 'make_folds']
+           'is_speaker_independent', 'make_folds', 'describe_folds']
 
 # %% ../nbs/10a_protocols.ipynb #b2f00005
 PROTOCOLS = {'loso': 'leave-one-session-out (speaker-independent)',
@@ -140,3 +140,22 @@ def make_folds(table:pd.DataFrame, protocol:str='loso', seed:int=42, dev_frac:fl
     if protocol == 'speaker': return speaker_folds(table)
     if protocol == 'split': return split_folds(table, seed=seed, dev_frac=dev_frac)
     return random_split(table, seed=seed)
+
+# %% ../nbs/10a_protocols.ipynb #b2f0001d
+def describe_folds(table:pd.DataFrame, folds:list[dict], protocol:str) -> str:
+    "One line naming `protocol`, its folds' sizes and whether test speakers were seen in training."
+    n_te = [len(f['test']) for f in folds]
+    if len(folds) == 1:
+        f = folds[0]; nv = 0 if f['val'] is None else len(f['val'])
+        size = f"train {len(f['train'])}, dev {nv if f['val'] is not None else '(held out of train)'}, test {n_te[0]} utterances"
+    else: size = f"{len(folds)} folds, {min(n_te)}-{max(n_te)} test utterances each"
+    shared = set()
+    if 'speaker' in table:
+        spk, known = table.speaker.to_numpy(dtype=object), _known(table.speaker)
+        for f in folds:
+            seen = np.concatenate([f['train'], f['val'] if f['val'] is not None else np.array([], np.int64)]).astype(np.int64)
+            shared |= set(spk[seen][known[seen]]) & set(spk[f['test']][known[f['test']]])
+    label = PROTOCOLS[protocol].split(' (')[0] if protocol != 'split' else "the corpus' own train/dev/test split"
+    if protocol == 'split' and folds[0]['test_session'] == 5: label = "IEMOCAP's standard split (Sessions 1-4 train, Session 5 test)"
+    tail = f"SPEAKER-DEPENDENT: {len(shared)} speaker(s) in both training and test" if shared else 'speaker-independent'
+    return f"{protocol}: {label}; {size}; {tail}"
