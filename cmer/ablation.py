@@ -37,8 +37,9 @@ def ablation_plan(available:Sequence[str], subsets:str|Sequence[str]='all', term
     for s in subs:
         cells.append(dict(subset=s, off=None, active=True, reason=''))
         for t in ts:
-            inactive = t == 'xmodal' and len(s) < 2
-            cells.append(dict(subset=s, off=t, active=not inactive, reason='needs two modalities' if inactive else ''))
+            inactive = t in ('xmodal', 'uni') and len(s) < 2
+            why = {'xmodal': 'needs two modalities', 'uni': 'one modality: the emotion term itself'}.get(t, '') if inactive else ''
+            cells.append(dict(subset=s, off=t, active=not inactive, reason=why))
     return cells
 
 # %% ../nbs/12_ablation.ipynb #0b040c22

@@ -15,8 +15,9 @@ from .model import LOSS_TERMS, ModelConfig, modality_code, save_checkpoint
 from .train import (CorpusData, TrainConfig, feature_files, load_data, fit, predict, emotion_metrics, validation_split)
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'FEATS', 'loso_folds', 'random_split', 'check_folds', 'summarize', 'cross_validate', 'plot_confusion',
-           'plot_learning_curves', 'project_2d', 'plot_embedding', 'result_text', 'model_card', 'evaluate_step']
+__all__ = ['PROTOCOLS', 'FEATS', 'loso_folds', 'random_split', 'check_folds', 'summarize', 'pooled_features', 'early_fusion',
+           'late_fusion', 'cross_validate', 'fusion_summary', 'plot_confusion', 'plot_learning_curves', 'project_2d',
+           'plot_embedding', 'fusion_text', 'result_text', 'model_card', 'evaluate_step']
 
 # %% ../nbs/11_evaluate.ipynb #1cda867f
 PROTOCOLS = {'loso': 'leave-one-session-out (speaker-independent)',
@@ -63,12 +64,48 @@ def summarize(rows:list[dict], keys:Sequence[str]=('wa', 'ua', 'macro_f1', 'weig
         out[k] = dict(mean=float(v.mean()) if len(v) else float('nan'), std=float(v.std(ddof=1)) if len(v) > 1 else float('nan'), n=int(len(v)))
     return out
 
+def pooled_features(data:CorpusData) -> np.ndarray:
+    "`(n, D)` one row per utterance: each modality pooled (audio mean and std over time, video mean, text as is), concatenated; zeros where absent."
+    parts = []
+    for m in data.modalities:
+        f, rows = data.feats[m], data.rows[m]
+        d = f.dim[0] * (2 if m == 'audio' else 1); x = np.zeros((len(data), d), np.float32)
+        for i, r in enumerate(rows):
+            if r < 0: continue
+            v = f[int(r)]
+            x[i] = np.concatenate([v.mean(0), v.std(0)]) if m == 'audio' else (v.mean(0) if f.ragged else v)
+        parts.append(x)
+    return np.concatenate(parts, 1)
+
+def early_fusion(X:np.ndarray, y:np.ndarray, groups:np.ndarray, train:np.ndarray, test:np.ndarray) -> tuple[np.ndarray, dict]:
+    "Early-fusion baseline: logistic regression on `X[train]` with `C` chosen on a grouped 3-fold inner split; predictions of `X[test]`, chosen C."
+    from cmer.baselines import select_params, make_baseline
+    params, scores = select_params('embed_lr', X[train], y[train], groups[train])
+    return make_baseline('embed_lr', **params).fit(X[train], y[train]).predict(X[test]), dict(params, val_ua=max(s['val_ua'] for s in scores))
+
+def late_fusion(probs:Sequence[np.ndarray]) -> np.ndarray:
+    "Late-fusion baseline: the product of the unimodal models' probabilities `(n, C)` each (NaN rows: modality absent), renormalised; NaN where none."
+    lp = np.stack([np.log(np.clip(p, 1e-8, None)) for p in probs])
+    ok = np.isfinite(lp).all(-1)
+    s = np.where(ok[..., None], lp, 0).sum(0)
+    s = np.exp(s - s.max(1, keepdims=True)); s /= s.sum(1, keepdims=True)
+    s[~ok.any(0)] = np.nan
+    return s
+
+def _restrict(idx:np.ndarray, keep:np.ndarray) -> np.ndarray:
+    "Positions of `idx` within the utterances `keep` (a boolean mask over all), dropping the others."
+    pos = np.full(len(keep), -1); pos[keep] = np.arange(int(keep.sum()))
+    p = pos[np.asarray(idx, dtype=np.int64)]
+    return p[p >= 0]
+
 def cross_validate(data:CorpusData, folds:list[dict], model_cfg:ModelConfig|None=None, train_cfg:TrainConfig|None=None,
-                   subsets:bool=True, keep_models:bool=False, progress:bool=True) -> dict:
-    "Fit and test one model per fold; per-fold metrics, their mean ± std, pooled confusion, predictions, histories."
+                   subsets:bool=True, keep_models:bool=False, progress:bool=True, unimodal:bool=False) -> dict:
+    "Fit and test one model per fold; per-fold metrics, their mean ± std, pooled confusion, predictions, histories (with `unimodal`: the fusion table's models and baselines)."
     mc, tc = model_cfg or ModelConfig(), train_cfg or TrainConfig()
     C, table = len(data.classes), data.table
     res = dict(folds=[], predictions=[], models=[], confusion=np.zeros((C, C), np.int64), subsets={})
+    unimodal = unimodal and len(data.modalities) > 1
+    if unimodal: X_pool, groups = pooled_features(data), table.session.to_numpy()
     for k, f in enumerate(folds, 1):
         tr, va = (f['train'], f['val']) if f['val'] is not None else validation_split(table, f['train'], tc.val_by, tc.val_frac, tc.seed + k)
         r = fit(data, tr, va, mc, tc, progress=progress, desc=f"fold {k}/{len(folds)} ({f['name']})")
@@ -82,7 +119,21 @@ def cross_validate(data:CorpusData, folds:list[dict], model_cfg:ModelConfig|None
             for s in _subsets(data.modalities):
                 q = predict(r.model, data, te, modalities=s, max_frames=tc.max_frames); ok = q['pred'] >= 0
                 sub[modality_code(s)] = dict(emotion_metrics(y[ok], q['pred'][ok]), coverage=q['coverage'])
-        res['folds'].append(dict(name=f['name'], test_session=f['test_session'], n_train=r.n_train, n_val=r.n_val, n_test=len(te),
+        fus = {}
+        if unimodal:
+            probs = []
+            for m in data.modalities:
+                keep = data.rows[m] >= 0; dm = data.select(m)
+                rm = fit(dm, _restrict(tr, keep), _restrict(va, keep), mc, tc, progress=progress, desc=f"fold {k}/{len(folds)} {modality_code([m])} alone")
+                te_m = _restrict(te, keep); pm = np.full((len(te), C), np.nan, np.float32)
+                pm[keep[te]] = predict(rm.model, dm, te_m, max_frames=tc.max_frames)['prob']
+                probs.append(pm)
+                fus.setdefault('unimodal', {})[modality_code([m])] = emotion_metrics(y[keep[te]], pm[keep[te]].argmax(1))
+            pl = late_fusion(probs); ok = np.isfinite(pl).all(1)
+            fus['late_fusion'] = emotion_metrics(y[ok], pl[ok].argmax(1))
+            pe_, c_ = early_fusion(X_pool, data.labels, groups, np.concatenate([tr, va]).astype(np.int64), te)
+            fus['early_fusion'] = emotion_metrics(y, pe_) | {'params': c_}
+        res['folds'].append(dict(name=f['name'], test_session=f['test_session'], n_train=r.n_train, n_val=r.n_val, n_test=len(te), **fus,
                                  test_speakers=sorted(map(str, table.speaker.iloc[te].unique())),
                                  val_speakers=sorted(map(str, table.speaker.iloc[va].unique())) if len(va) else [],
                                  best_epoch=r.best_epoch, epochs_run=len(r.history), batch_size=r.batch_size, seconds=round(r.seconds, 2),
@@ -96,8 +147,26 @@ def cross_validate(data:CorpusData, folds:list[dict], model_cfg:ModelConfig|None
             code = modality_code(s)
             res['subsets'][code] = summarize([f['subsets'][code] for f in res['folds']], ('wa', 'ua', 'macro_f1')) | \
                                    {'coverage': float(np.mean([f['subsets'][code]['coverage'] for f in res['folds']]))}
+    if unimodal: res['fusion'] = fusion_summary(res)
     res['predictions'] = pd.concat(res['predictions'], ignore_index=True)
     return res
+
+def fusion_summary(res:dict) -> dict:
+    "The fusion table from `cross_validate(..., unimodal=True)`: UA mean and std over folds of each modality's own model, both baselines, the fused model and the fused model on each single modality; the issue-11 targets."
+    F_ = res['folds']; mods = list(F_[0]['unimodal'])
+    def ms(v): v = np.asarray([x for x in v if x is not None and np.isfinite(x)], float); return (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float('nan'))
+    out = {'unimodal': {}, 'unimodal_std': {}, 'fused_on': {}, 'fused_on_std': {}}
+    for m in mods:
+        out['unimodal'][m], out['unimodal_std'][m] = ms([f['unimodal'][m]['ua'] for f in F_])
+        out['fused_on'][m], out['fused_on_std'][m] = ms([f['subsets'][m]['ua'] for f in F_]) if F_[0].get('subsets') else (float('nan'), float('nan'))
+    for k in ('late_fusion', 'early_fusion'): out[k], out[f'{k}_std'] = ms([f[k]['ua'] for f in F_])
+    out['fused'], out['fused_std'] = ms([f['ua'] for f in F_])
+    best = max(out['unimodal'].values()); goal = best + 0.3 * (1 - best)
+    out['targets'] = dict(best_unimodal=best, goal_30pct=goal, fused_meets_30pct=out['fused'] >= goal, fused_ge_best=out['fused'] >= best,
+                          fused_beats_late=out['fused'] > out['late_fusion'], fused_beats_early=out['fused'] > out['early_fusion'],
+                          single_modality_loss={m: out['unimodal'][m] - out['fused_on'][m] for m in mods},
+                          single_modality_ok=all(out['unimodal'][m] - out['fused_on'][m] <= 0.05 for m in mods))
+    return out
 
 # %% ../nbs/11_evaluate.ipynb #4cc7686e
 def _fig(w:float, h:float):
@@ -180,6 +249,27 @@ def _pm(s:dict, k:str) -> str:
     if v.get('mean') is None or not np.isfinite(v['mean']): return '   -   '
     return f"{v['mean']:.3f}" + (f" ± {v['std']:.3f}" if np.isfinite(v.get('std', np.nan)) else '')
 
+def _fusion_desc(mc:dict) -> str:
+    if mc.get('fusion', 'attention') == 'attention': return 'attention fusion' + (f" + unimodal heads ({mc.get('uni_head')})" if mc.get('w_uni') else '')
+    return f"late fusion ({mc.get('gate')} weights on each modality's log-probabilities, {mc.get('uni_head')} emotion head)" + (f", OGM-GE {mc['ogm_alpha']:g}" if mc.get('ogm_alpha') else '')
+
+def fusion_text(fs:dict, synthetic:bool=False) -> list[str]:
+    "Lines of the fusion table: does the fused model beat each modality alone and both simple fusions?"
+    def pm(k, m=None):
+        v, s = (fs[k][m], fs[k + '_std'][m]) if m else (fs[k], fs[k + '_std'])
+        return f"{v:.3f} ± {s:.3f}" if np.isfinite(s) else f"{v:.3f}"
+    t, tag = fs['targets'], 'SYNTHETIC' if synthetic else 'this corpus'
+    L = [f"does fusion work? ({tag}) UA mean ± std over folds; every row trained and tested on the same folds and features:",
+         *[f"  {m} alone (its own model)              {pm('unimodal', m)}" for m in fs['unimodal']],
+         f"  late fusion (product of their probs.)  {pm('late_fusion')}",
+         f"  early fusion (LR on pooled features)   {pm('early_fusion')}",
+         f"  fused model (all modalities)           {pm('fused')}",
+         *[f"  fused model tested on {m} alone         {pm('fused_on', m)}  ({-t['single_modality_loss'][m]:+.3f} vs {m}'s own model)" for m in fs['fused_on']],
+         f"  targets: fused >= best single + 30 % of its errors = {t['goal_30pct']:.3f}: {'met' if t['fused_meets_30pct'] else 'MISSED'}; "
+         f">= best single ({t['best_unimodal']:.3f}): {'yes' if t['fused_ge_best'] else 'NO'}; beats late: {'yes' if t['fused_beats_late'] else 'NO'}; "
+         f"beats early: {'yes' if t['fused_beats_early'] else 'NO'}; on one modality within 0.05 of its own model: {'yes' if t['single_modality_ok'] else 'NO'}"]
+    return L
+
 def result_text(res:dict) -> str:
     "The human-readable `result.txt` of an evaluation."
     L, prov = [], res['data']
@@ -189,8 +279,9 @@ def result_text(res:dict) -> str:
     if res['protocol'] == 'random':
         L += ["SPEAKER-DEPENDENT: random utterance split; the same speakers are in training and test. Not comparable",
               "with speaker-independent (leave-one-session-out) results.", ""]
-    mods = ', '.join(f"{m} ({FEATS[m]} {prov['features'].get(FEATS[m], {}).get('dim', '?')}-d, {prov['features'].get(FEATS[m], {}).get('matched', 0)} utt."
-                     + (f", augmented {prov['features'][FEATS[m] + '_aug']['matched']}" if FEATS[m] + '_aug' in prov['features'] else ', no augmented view') + ')'
+    names = FEATS | prov.get('feature_names', {})
+    mods = ', '.join(f"{m} ({names[m]} {prov['features'].get(names[m], {}).get('dim', '?')}-d, {prov['features'].get(names[m], {}).get('matched', 0)} utt."
+                     + (f", augmented {prov['features'][names[m] + '_aug']['matched']}" if names[m] + '_aug' in prov['features'] else ', no augmented view') + ')'
                      for m in res['modalities'])
     mc, tc = res['config']['model'], res['config']['train']
     L += [f"cmer evaluation{' (SYNTHETIC)' if res['synthetic'] else ''}",
@@ -200,8 +291,8 @@ def result_text(res:dict) -> str:
           f"protocol    {PROTOCOLS[res['protocol']]}, {len(res['folds'])} fold(s); early stopping on "
           + ("the 20 % validation split" if res['protocol'] == 'random' else f"a held-out training {tc['val_by']} set per fold"),
           f"model       shared dim {mc['d_shared']}; " + '; '.join(f"{m}: {_seq_desc(mc, m)}" for m in res['modalities'])
-          + f"; attention fusion; modality dropout {mc['modality_dropout']}; loss weights "
-          + ', '.join(f"{t} {mc['w_' + t]:g}" for t in LOSS_TERMS),
+          + f"; {_fusion_desc(mc)}; modality dropout {mc['modality_dropout']}; loss weights "
+          + ', '.join(f"{t} {mc.get('w_' + t, 0):g}" for t in LOSS_TERMS),
           f"training    AdamW lr {tc['lr']:g}, batch {tc['batch_size']}{_used_batch(res, tc)}, <= {tc['epochs']} epochs, patience {tc['patience']}, "
           f"seed {tc['seed']}, {tc['threads']} thread(s); {res['seconds']:.0f} s",
           ""]
@@ -222,6 +313,7 @@ def result_text(res:dict) -> str:
               f"{'subset':<8}{'coverage':>9}  {'WA':<15}  {'UA':<15}  {'macro F1':<15}"]
         for code, v in res['subsets'].items():
             L.append(f"{code:<8}{v['coverage']:>9.2f}  {_pm(v, 'wa'):<15}  {_pm(v, 'ua'):<15}  {_pm(v, 'macro_f1'):<15}")
+    if res.get('fusion'): L += [""] + fusion_text(res['fusion'], res['synthetic'])
     if res.get('final_model'): L += ["", f"checkpoint trained on every utterance: {res['final_model']}"]
     return '\n'.join(L) + '\n'
 
@@ -230,9 +322,10 @@ def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:
     "Markdown model card of the checkpoint trained on every utterance of the evaluation `res`."
     prov, s, mc = res['data'], res['summary'], res['config']['model']
     rows = []
+    names = FEATS | prov.get('feature_names', {})
     for m in res['modalities']:
-        f = prov['features'].get(FEATS[m], {}); meta = f.get('meta') or {}
-        rows.append(f"| {m} | `{FEATS[m]}.npz`: {f.get('dim', '?')}-d, {f.get('matched', 0)} utterances; "
+        f = prov['features'].get(names[m], {}); meta = f.get('meta') or {}
+        rows.append(f"| {m} | `{names[m]}.npz`: {f.get('dim', '?')}-d, {f.get('matched', 0)} utterances; "
                     f"{meta.get('model') or meta.get('encoder') or ''} | {_seq_desc(mc, m)} |")
     L = ["# cmer checkpoint `model.pt`" + (" (SYNTHETIC demo corpus)" if res['synthetic'] else ''), ""]
     if res['synthetic']:
@@ -263,7 +356,8 @@ def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:
 # %% ../nbs/11_evaluate.ipynb #7cc727ec
 def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities:str='auto', epochs:int=15, batch_size:int=64,
                   lr:float=0.002, patience:int=5, val_by:str='speaker', model_config:dict|None=None, train_config:dict|None=None,
-                  seed:int=42, threads:int=1, projection:str='tsne', final_model:bool=True, force:bool=False) -> dict:
+                  seed:int=42, threads:int=1, projection:str='tsne', final_model:bool=True, force:bool=False,
+                  audio_features:str='auto', fusion_table:bool=True) -> dict:
     "Train and test the unified model (leave-one-session-out by default) on the features under `out`; write `<out>/results/`."
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     if protocol not in PROTOCOLS: raise ValueError(f"protocol {protocol!r}: expected one of {list(PROTOCOLS)}")
@@ -275,12 +369,12 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
     tc = TrainConfig.from_dict(train_config | explicit)
     params = dict(corpus=str(corpus), out=str(out), protocol=protocol, modalities=modalities, epochs=epochs, batch_size=batch_size, lr=lr,
                   patience=patience, val_by=val_by, model_config=model_config, train_config=train_config, seed=seed, threads=threads,
-                  projection=projection, final_model=final_model)
+                  projection=projection, final_model=final_model, audio_features=audio_choice(out, audio_features), fusion_table=fusion_table)
     utt_csv = step_dir(out, 'corpus')/'utterances.csv'
-    with StepRun('evaluate', out, params, inputs=[utt_csv, *feature_files(out).values()], force=force, extra_versions=('scikit-learn',)) as run:
+    with StepRun('evaluate', out, params, inputs=[utt_csv, *feature_files(out, params['audio_features']).values()], force=force, extra_versions=('scikit-learn',)) as run:
         if run.current: return run.manifest
         t0 = time.perf_counter()
-        data = load_data(out, modalities)
+        data = load_data(out, modalities, audio=params['audio_features'])
         if len(data) == 0: raise ValueError(f"no utterance of {utt_csv} has features in {out/'features'}; do the ids match?")
         synthetic = bool(data.provenance.get('synthetic'))
         for name, info in data.provenance['features'].items():
@@ -289,12 +383,12 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
         for u in data.provenance.get('utterances_without_features', []): run.fail(u, 'no features of any modality; not evaluated')
         folds = loso_folds(data.table) if protocol == 'loso' else random_split(data.table, seed)
         check_folds(data.table, folds, speaker_independent=protocol == 'loso')
-        cv = cross_validate(data, folds, mc, tc, keep_models=True)
+        cv = cross_validate(data, folds, mc, tc, keep_models=True, unimodal=fusion_table)
         res_dir = out/'results'
         res = dict(synthetic=synthetic, protocol=protocol, protocol_label=PROTOCOLS[protocol], speaker_independent=protocol == 'loso',
                    classes=data.classes, modalities=list(data.modalities), n_utterances=len(data), n_speakers=int(data.table.speaker.nunique()),
                    n_sessions=int(data.table.session.nunique()), majority_wa=float(np.bincount(data.labels).max() / len(data)),
-                   summary=cv['summary'], subsets=cv['subsets'], confusion=cv['confusion'].tolist(), folds=cv['folds'],
+                   summary=cv['summary'], subsets=cv['subsets'], fusion=cv.get('fusion'), audio_features=params['audio_features'], confusion=cv['confusion'].tolist(), folds=cv['folds'],
                    config=dict(model=asdict(mc), train=asdict(tc), params=params), data=data.provenance)
         tag = ('SYNTHETIC demo corpus; ' if synthetic else '') + PROTOCOLS[protocol].split(' (')[0] + ('' if protocol == 'loso' else ' (speaker-dependent)')
         ckpt_meta = dict(features={n: i.get('meta', {}) for n, i in data.provenance['features'].items()}, synthetic=synthetic, protocol=protocol)

@@ -15,18 +15,19 @@ import torch.nn.functional as F
 from .core import atomic_path
 
 # %% auto #0
-__all__ = ['MODALITIES', 'CODES', 'FEATURE_FILES', 'SEQUENTIAL', 'LOSS_TERMS', 'CHECKPOINT_FORMAT', 'parse_modalities',
-           'modality_code', 'ModelConfig', 'length_mask', 'masked_mean_std', 'AttentivePool', 'reverse_padded',
-           'SeqEncoder', 'TextEncoder', 'utterance_norm', 'deltas', 'time_mask', 'Fusion', 'UnifiedModel',
-           'random_batch', 'info_nce', 'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint',
-           'load_checkpoint']
+__all__ = ['MODALITIES', 'CODES', 'FEATURE_FILES', 'SEQUENTIAL', 'LOSS_TERMS', 'FUSIONS', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT',
+           'parse_modalities', 'modality_code', 'ModelConfig', 'length_mask', 'masked_mean_std', 'AttentivePool',
+           'reverse_padded', 'SeqEncoder', 'TextEncoder', 'utterance_norm', 'deltas', 'time_mask', 'Fusion',
+           'LateFusion', 'UnifiedModel', 'random_batch', 'info_nce', 'supcon_loss', 'compute_losses', 'toy_problem',
+           'train_steps', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/09_model.ipynb #89f1a70b
 MODALITIES = ('audio', 'video', 'text')
 CODES = {'audio': 'A', 'video': 'V', 'text': 'T'}
 FEATURE_FILES = {'audio': ('mfcc', 'mfcc_aug'), 'video': ('frames', 'frames_aug'), 'text': ('text', 'text_aug')}
 SEQUENTIAL = {'audio': True, 'video': True, 'text': False}
-LOSS_TERMS = ('emotion', 'gender', 'recon', 'xmodal', 'supcon', 'aug')
+LOSS_TERMS = ('emotion', 'uni', 'gender', 'recon', 'xmodal', 'supcon', 'aug')
+FUSIONS = ('late', 'attention')
 
 def parse_modalities(spec:str|Sequence[str]|None) -> tuple[str, ...]:
     "Modality names in canonical order from `'AVT'`/`'AT'`/`'all'`/`None` or a list of names."
@@ -58,10 +59,17 @@ class ModelConfig:
     text_hidden: int = 256         # hidden units of the text MLP
     dropout: float = 0.3           # dropout in encoders, fusion and heads
     input_dropout: float = 0.2     # dropout of input dimensions (for a sequence: the same dimensions at every step)
+    fusion: str = 'late'           # 'late': gated late fusion, a learnt weight per modality on its log-probabilities; 'attention': the original's attention over projections + MLP
+    uni_head: str = 'shared'       # the per-modality emotion classifier: 'shared' (one head reads every modality's projection: one unified space) or 'separate'
+    gate: str = 'global'           # late fusion's weights: 'global' (one learnt weight per modality) or 'utterance' (plus a term from each projection)
+    fused_grad: str = 'full'       # late fusion: the fused loss trains encoders and heads too ('full') or only the fusion weights ('gates')
+    gate_fit: str = 'train'        # late fusion's global weights and class bias: as trained ('train'), or refit on the early-stopping speaker after training ('val', stacking)
     modality_dropout: float = 0.3  # training only: chance of hiding each available modality from the fusion (one always stays)
+    ogm_alpha: float = 0.0         # OGM-GE (Peng et al. 2022): damp the encoder gradients of the modality that dominates the batch, plus Gaussian noise; 0: off
     temperature: float = 0.1       # of the contrastive terms
     label_smoothing: float = 0.0   # of the emotion cross-entropy
-    w_emotion: float = 1.0         # emotion cross-entropy (class-weighted)
+    w_emotion: float = 1.0         # emotion cross-entropy of the fused prediction (class-weighted)
+    w_uni: float = 1.0             # unimodal auxiliary cross-entropy: each available modality's own prediction, whatever the fusion sees
     w_gender: float = 0.2          # speaker-gender cross-entropy
     w_recon: float = 0.2           # decoders rebuild each modality's input-side summary (detached targets)
     w_xmodal: float = 0.1          # cross-modal InfoNCE between one utterance's modality projections
@@ -82,6 +90,15 @@ class ModelConfig:
         if bad: raise ValueError(f"unknown loss term(s) {sorted(bad)}; terms: {LOSS_TERMS}")
         return replace(self, **{f'w_{t}': 0.0 for t in terms})
 
+    def __post_init__(self):
+        for k, ok in (('fusion', FUSIONS), ('uni_head', ('shared', 'separate')), ('gate', ('global', 'utterance')), ('fused_grad', ('full', 'gates')), ('gate_fit', ('train', 'val'))):
+            if getattr(self, k) not in ok: raise ValueError(f"ModelConfig.{k} {getattr(self, k)!r}: expected one of {ok}")
+
+    @property
+    def has_uni(self) -> bool:
+        "Whether the model has per-modality emotion predictions (late fusion, or a unimodal loss)."
+        return self.fusion == 'late' or self.w_uni > 0
+
     @classmethod
     def from_dict(cls, d:dict|None) -> ModelConfig:
         "A config from a dict, naming any unknown key."
@@ -89,6 +106,9 @@ class ModelConfig:
         bad = set(d) - {f.name for f in fields(cls)}
         if bad: raise ValueError(f"ModelConfig: unknown setting(s) {sorted(bad)}; known: {[f.name for f in fields(cls)]}")
         return cls(**d)
+
+# what a checkpoint written before late fusion existed meant by the settings it lacks
+LEGACY_CONFIG = dict(fusion='attention', w_uni=0.0, uni_head='separate', gate='global', fused_grad='full', gate_fit='train', ogm_alpha=0.0)
 
 # %% ../nbs/09_model.ipynb #3196c51f
 def length_mask(lengths:torch.Tensor, T:int) -> torch.Tensor:
@@ -215,6 +235,27 @@ class Fusion(nn.Module):
         f = (a * z.masked_fill(~use.unsqueeze(-1), 0.)).sum(1)
         return f + self.mlp(f)
 
+class LateFusion(nn.Module):
+    "Weighted sum of the used modalities' log-probabilities `(B, M, C)` (learnt positive weights) + class bias; weights and the weighted mean projection."
+    scale = 10.0   # the weights are softplus(scale * w0): their parameters move `scale` times faster than the network's under Adam
+    def __init__(self, d:int, n_mod:int, n_classes:int, gate:str='global'):
+        super().__init__()
+        self.w0 = nn.Parameter(torch.full((n_mod,), math.log(math.e - 1) / self.scale))     # softplus = 1: a plain product to start with
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+        self.gate = nn.Linear(d, 1) if gate == 'utterance' else None
+        if self.gate is not None: nn.init.zeros_(self.gate.weight); nn.init.zeros_(self.gate.bias)
+    def weights(self, z:torch.Tensor, use:torch.Tensor) -> torch.Tensor:
+        "`(B, M)` fusion weight of each modality (0 where not used)."
+        s = (self.scale * self.w0).expand(use.shape)
+        if self.gate is not None: s = s + self.gate(z).squeeze(-1)
+        return F.softplus(s) * use
+    def forward(self, z:torch.Tensor, logp:torch.Tensor, use:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if not bool(use.any(1).all()): raise ValueError("LateFusion: an utterance has no modality to fuse")
+        w = self.weights(z, use)
+        logits = (w.unsqueeze(-1) * logp.masked_fill(~use.unsqueeze(-1), 0.)).sum(1) + self.bias
+        a = w / w.sum(1, keepdim=True).clamp(min=1e-6)
+        return logits, w, (a.unsqueeze(-1) * z).sum(1)
+
 # %% ../nbs/09_model.ipynb #caa1483d
 class UnifiedModel(nn.Module):
     "Encoders per modality → projections into a shared space → fusion (unified embedding) → emotion and gender heads, decoders."
@@ -236,8 +277,11 @@ class UnifiedModel(nn.Module):
             else: enc[m] = TextEncoder(self.dims[m], d, hidden=cfg.text_hidden, dropout=cfg.dropout)
         self.encoders = nn.ModuleDict(enc)
         self.proj_norm = nn.ModuleDict({m: nn.LayerNorm(d) for m in self.modalities})
-        self.fusion = Fusion(d, len(self.modalities), cfg.dropout)
+        if cfg.fusion == 'late': self.late = LateFusion(d, len(self.modalities), self.n_classes, cfg.gate)
+        else: self.fusion = Fusion(d, len(self.modalities), cfg.dropout)
         self.emotion_head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d, self.n_classes))
+        if cfg.has_uni and cfg.uni_head == 'separate':
+            self.uni_heads = nn.ModuleDict({m: nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d, self.n_classes)) for m in self.modalities})
         self.gender_head = nn.Linear(d, 2)
         self.decoders = nn.ModuleDict({m: nn.Sequential(nn.Linear(d, 256), nn.GELU(), nn.Linear(256, self.target_dim(m)))
                                        for m in self.modalities})
@@ -305,8 +349,17 @@ class UnifiedModel(nn.Module):
             if m == 'audio': x = self._audio_front(x, lens[rows])
             h = self.encoders[m](x, None if lens is None else lens[rows])
             z = z.index_put((rows, torch.full_like(rows, j)), self.proj_norm[m](h))
-        u = self.fusion(z, use)
-        out = dict(proj=z, avail=avail, use=use, unified=u, emotion=self.emotion_head(u), gender=self.gender_head(u))
+        out = dict(proj=z, avail=avail, use=use)
+        if self.cfg.has_uni:
+            heads = [self.emotion_head if self.cfg.uni_head == 'shared' else self.uni_heads[m] for m in self.modalities]
+            out['uni'] = torch.stack([h(z[:, j]) for j, h in enumerate(heads)], 1)
+        if self.cfg.fusion == 'late':
+            logp = torch.log_softmax(out['uni'], -1)
+            if self.cfg.fused_grad == 'gates': logp = logp.detach()
+            out['emotion'], out['weights'], u = self.late(z, logp, use)
+        else:
+            u = self.fusion(z, use); out['emotion'] = self.emotion_head(u)
+        out.update(unified=u, gender=self.gender_head(u))
         if recon: out['recon'] = {m: self.decoders[m](u) for m in self.modalities}
         return out
 
@@ -368,6 +421,13 @@ def compute_losses(model:UnifiedModel, out:dict, batch:dict, labels:torch.Tensor
     views = [out] + ([out2] if out2 is not None else [])
     if w['emotion'] > 0:
         L['emotion'] = sum(F.cross_entropy(o['emotion'], labels, weight=class_weight, label_smoothing=cfg.label_smoothing) for o in views) / len(views)
+    if w['uni'] > 0 and 'uni' in out:
+        av, terms = out['avail'], []
+        for o in views:
+            for j in range(len(model.modalities)):
+                rows = av[:, j]
+                if bool(rows.any()): terms.append(F.cross_entropy(o['uni'][rows, j], labels[rows], weight=class_weight, label_smoothing=cfg.label_smoothing))
+        if terms: L['uni'] = sum(terms) / len(terms)
     if w['gender'] > 0 and gender is not None and bool((gender >= 0).any()):
         L['gender'] = sum(F.cross_entropy(o['gender'], gender, ignore_index=-1) for o in views) / len(views)
     if w['recon'] > 0:
@@ -442,6 +502,7 @@ def load_checkpoint(path:str|Path) -> tuple[UnifiedModel, dict]:
     except Exception as e: raise ValueError(f"{path}: not a readable cmer checkpoint ({type(e).__name__}: {e})") from e
     if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a cmer checkpoint (format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__!r}, expected {CHECKPOINT_FORMAT!r})")
-    model = UnifiedModel(ckpt['dims'], len(ckpt['classes']), ModelConfig.from_dict(ckpt['config']))
+    cfg = {k: v for k, v in LEGACY_CONFIG.items() if k not in ckpt['config']} | ckpt['config']   # older checkpoints: the fusion they were trained with
+    model = UnifiedModel(ckpt['dims'], len(ckpt['classes']), ModelConfig.from_dict(cfg))
     model.load_state_dict(ckpt['state_dict'])
     return model.eval(), {k: v for k, v in ckpt.items() if k != 'state_dict'}

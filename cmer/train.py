@@ -17,9 +17,9 @@ from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedM
                         parse_modalities, modality_code)
 
 # %% auto #0
-__all__ = ['GENDER_IDS', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data', 'feature_files',
-           'load_data', 'collate', 'batch_order', 'feature_stats', 'class_weights', 'emotion_metrics', 'TrainConfig',
-           'validation_split', 'FitResult', 'fit', 'predict']
+__all__ = ['GENDER_IDS', 'AUDIO_FEATURES', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data',
+           'feature_files', 'audio_choice', 'load_data', 'collate', 'batch_order', 'feature_stats', 'class_weights',
+           'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'fit_gates', 'fit', 'predict']
 
 # %% ../nbs/10_train.ipynb #0e3706d1
 def synthetic_features(table:pd.DataFrame, modalities:str|Sequence[str]='AVT', dims:dict|None=None, frames:tuple=(40, 120),
@@ -56,6 +56,7 @@ def write_synthetic_features(out:str|Path, **kw) -> list[Path]:
 
 # %% ../nbs/10_train.ipynb #c54f2715
 GENDER_IDS = {'F': 0, 'M': 1}
+AUDIO_FEATURES = {'mfcc': ('mfcc', 'mfcc_aug'), 'whisper': ('whisper', 'whisper_aug')}   # audio representations: file names of original and augmented view
 
 @dataclass
 class CorpusData:
@@ -118,13 +119,17 @@ def _row_index(table:pd.DataFrame, f:Features) -> tuple[np.ndarray, int, int]:
     rows[bad] = -1
     return rows, int(bad.sum()), int(len(set(f.ids) - set(table.utt_id)))
 
-def make_data(table:pd.DataFrame, feats:dict[str, Features], classes:Sequence[str]|None=None, provenance:dict|None=None) -> CorpusData:
-    "Join feature sets named as in the store (`mfcc`, `mfcc_aug`, `text`, ...) with the utterance table."
+def make_data(table:pd.DataFrame, feats:dict[str, Features], classes:Sequence[str]|None=None, provenance:dict|None=None,
+              audio:str='mfcc') -> CorpusData:
+    "Join feature sets named as in the store (`mfcc`, `mfcc_aug`, `text`, ...; the audio ones named by `audio`: `mfcc` or `whisper`) with the utterance table."
     classes = list(classes) if classes is not None else list(table.sort_values('label_id').drop_duplicates('label_id').label)
     prov = dict(provenance or {}); prov.setdefault('features', {})
     problems, F_, A_, R_, AR_ = [], {}, {}, {}, {}
+    if audio not in AUDIO_FEATURES: raise ValueError(f"audio features {audio!r}: expected one of {list(AUDIO_FEATURES)}")
+    names = FEATURE_FILES | {'audio': AUDIO_FEATURES[audio]}
+    prov['feature_names'] = {m: names[m][0] for m in MODALITIES}
     for m in MODALITIES:
-        name, aug_name = FEATURE_FILES[m]
+        name, aug_name = names[m]
         if name not in feats: continue
         f = feats[name]; problems += _check_features(f, m, name)
         if problems: continue
@@ -150,27 +155,38 @@ def make_data(table:pd.DataFrame, feats:dict[str, Features], classes:Sequence[st
     return data
 
 # %% ../nbs/10_train.ipynb #58e7cb38
-def feature_files(out:str|Path) -> dict[str, Path]:
-    "The feature files of the store under `out` that exist, by name."
-    names = [n for m in MODALITIES for n in FEATURE_FILES[m]]
+def feature_files(out:str|Path, audio:str='all') -> dict[str, Path]:
+    "The feature files of the store under `out` that exist, by name (audio: those of `audio`, or of every representation with `'all'`)."
+    auds = list(AUDIO_FEATURES) if audio == 'all' else [audio]
+    names = [n for m in MODALITIES for n in FEATURE_FILES[m] if m != 'audio'] + [n for a in auds for n in AUDIO_FEATURES[a]]
     return {n: features_dir(out)/f'{n}.npz' for n in names if (features_dir(out)/f'{n}.npz').exists()}
 
-def load_data(out:str|Path, modalities:str|Sequence[str]|None='auto') -> CorpusData:
-    "The utterance table of `out` joined with every feature file of its store (restricted to `modalities`)."
+def audio_choice(out:str|Path, audio:str='auto') -> str:
+    "The audio representation to read from `out`'s store: `audio`, or with `'auto'` Whisper encoder features when the store has them, else MFCC."
+    if audio == 'auto': return 'whisper' if (features_dir(out)/'whisper.npz').exists() else 'mfcc'
+    if audio not in AUDIO_FEATURES: raise ValueError(f"audio features {audio!r}: expected 'auto' or one of {list(AUDIO_FEATURES)}")
+    return audio
+
+def load_data(out:str|Path, modalities:str|Sequence[str]|None='auto', audio:str='auto') -> CorpusData:
+    "The utterance table of `out` joined with its store's feature files (restricted to `modalities`); audio from `audio` (`'mfcc'`, `'whisper'`, `'auto'`)."
     out = Path(out)
+    audio = audio_choice(out, audio)
+    if audio != 'mfcc' and not (features_dir(out)/f'{audio}.npz').exists() and 'audio' in parse_modalities(modalities):
+        from cmer.core import MissingResourceError
+        raise MissingResourceError(f"{audio} audio features {features_dir(out)/f'{audio}.npz'}", "Run the audio feature step with audio_features=whisper, or choose audio='mfcc'.")
     table = load_utterances(out)
     cm = load_manifest(out, 'corpus') or {}
     classes = cm.get('report', {}).get('classes')
-    files = feature_files(out)
-    if not any(n in files for m in MODALITIES for n in FEATURE_FILES[m][:1]):
+    files = feature_files(out, audio)
+    if not any(n in files for n in (AUDIO_FEATURES[audio][0], 'frames', 'text')):
         from cmer.core import MissingResourceError
-        raise MissingResourceError(f"features in {features_dir(out)} (none of mfcc.npz, frames.npz, text.npz)",
+        raise MissingResourceError(f"features in {features_dir(out)} (none of {AUDIO_FEATURES[audio][0]}.npz, frames.npz, text.npz)",
                                    "Run the feature steps first (cmer run --corpus ... --out ...), or check --out.")
     feats = {n: load_features(p) for n, p in files.items()}
     prov = dict(out=str(out), corpus=cm.get('params', {}).get('corpus'), corpus_format=cm.get('report', {}).get('format'),
                 synthetic=bool(cm.get('report', {}).get('synthetic')), label_map=cm.get('report', {}).get('label_map'),
                 features={n: dict(path=str(p), **{k: v for k, v in fingerprint(p).items() if k != 'mtime'}, meta=feats[n].meta) for n, p in files.items()})
-    data = make_data(table, feats, classes, prov)
+    data = make_data(table, feats, classes, prov, audio=audio)
     return data.select(modalities) if modalities not in (None, 'auto') else data
 
 # %% ../nbs/10_train.ipynb #ea2d8132
@@ -312,6 +328,46 @@ def _modality_dropout(avail:torch.Tensor, p:float, g:torch.Generator) -> torch.T
         keep[none] = torch.nn.functional.one_hot(r[none].argmax(1), avail.shape[1]).bool()
     return keep
 
+def ogm_ge(model:UnifiedModel, out:dict, labels:torch.Tensor, alpha:float, g:torch.Generator) -> dict[str, float]:
+    "OGM-GE on the gradients just computed: scale the encoder gradients of a modality whose own predictions beat the others' by `1 - tanh(alpha (ratio - 1))`, plus Gaussian noise of the gradient's spread."
+    if alpha <= 0 or 'uni' not in out or len(model.modalities) < 2: return {}
+    with torch.no_grad():
+        p = torch.softmax(out['uni'], -1).gather(-1, labels[:, None, None].expand(-1, len(model.modalities), 1)).squeeze(-1)
+        av = out['avail'].float()
+        score = (p * av).sum(0)
+    coef = {}
+    for j, m in enumerate(model.modalities):
+        others = torch.cat([score[:j], score[j + 1:]])
+        if float(score[j]) <= 0 or float(others.sum()) <= 0: continue
+        ratio = float(score[j] / (others.mean()))
+        k = 1 - math.tanh(alpha * (ratio - 1)) if ratio > 1 else 1.0
+        coef[m] = k
+        if k >= 1: continue
+        for prm in model.encoders[m].parameters():
+            if prm.grad is None: continue
+            sd = float(prm.grad.std()) if prm.grad.numel() > 1 else 0.0
+            prm.grad.mul_(k).add_(torch.randn(prm.grad.shape, generator=g) * sd)
+    return coef
+
+def fit_gates(model:UnifiedModel, data:CorpusData, idx:np.ndarray, class_weight:torch.Tensor|None=None, steps:int=200,
+              lr:float=0.05, l2:float=0.1, max_frames:int=1500) -> dict:
+    "Refit the late fusion's global weights and class bias on held-out utterances `idx` (stacking): cross-entropy of the fused prediction from the frozen unimodal log-probabilities, plus `l2` times the squared change of each parameter."
+    with torch.no_grad():
+        parts, ys, uses = [], [], []
+        for s in range(0, len(idx), 256):
+            b = collate(data, idx[s:s + 256], max_frames=max_frames); o = model(b)
+            parts.append(torch.log_softmax(o['uni'], -1)); uses.append(o['use']); ys.append(torch.from_numpy(data.labels[idx[s:s + 256]]))
+        logp, use, y = torch.cat(parts), torch.cat(uses), torch.cat(ys)
+    lf = model.late
+    w0, b0 = lf.w0.detach().clone(), lf.bias.detach().clone()
+    opt = torch.optim.Adam([lf.w0, lf.bias], lr=lr / lf.scale)
+    for _ in range(steps):
+        w = torch.nn.functional.softplus(lf.scale * lf.w0).expand(use.shape) * use
+        logits = (w.unsqueeze(-1) * logp.masked_fill(~use.unsqueeze(-1), 0.)).sum(1) + lf.bias
+        loss = torch.nn.functional.cross_entropy(logits, y, weight=class_weight) + l2 * (((lf.scale * (lf.w0 - w0)) ** 2).sum() + ((lf.bias - b0) ** 2).sum())
+        opt.zero_grad(); loss.backward(); opt.step()
+    return dict(weights=torch.nn.functional.softplus(lf.scale * lf.w0).tolist(), bias=lf.bias.tolist())
+
 def _threads(n:int|None):
     "Context: torch uses `n` CPU threads inside, the previous number after."
     import contextlib
@@ -358,6 +414,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
                     o2 = model(b2, use=_modality_dropout(b2['avail'], mc.modality_dropout, g))
                 L = compute_losses(model, o, b, y[bidx], gen[bidx], out2=o2, class_weight=cw)
                 opt.zero_grad(set_to_none=True); L['total'].backward()
+                if mc.ogm_alpha > 0: ogm_ge(model, o, y[bidx], mc.ogm_alpha, g)
                 if tc.grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 opt.step(); sched.step()
                 for k, v in L.items(): sums[k] = sums.get(k, 0.0) + v.item() * len(bidx)
@@ -378,6 +435,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
             if len(val_idx) and bad_epochs >= tc.patience and epoch >= tc.min_epochs: break
         if best_state is not None: model.load_state_dict(best_state)
         model.eval()
+        if mc.fusion == 'late' and mc.gate_fit == 'val' and len(val_idx): fit_gates(model, data, val_idx, cw, max_frames=tc.max_frames)
     return FitResult(model, history, best[1] if best else 0, time.perf_counter() - t0, len(train_idx), len(val_idx), bs)
 
 # %% ../nbs/10_train.ipynb #80ebdeea
