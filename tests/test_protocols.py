@@ -3,7 +3,7 @@ import numpy as np, pandas as pd, pytest
 
 from cmer.core import get_config
 from cmer.corpus import corpus_step, load_utterances, write_fixture_corpus, write_meld_fixture, read_flat_csv, apply_label_map
-from cmer.protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independent
+from cmer.protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independent, describe_folds
 
 
 def _iemocap_like(n_per_speaker=6, seed=0):
@@ -43,6 +43,8 @@ def test_split_uses_the_split_column(tmp_path):
     assert set(t.split.iloc[f['test']]) == {'test'} and len(f['train']) + len(f['val']) + len(f['test']) == len(t)
     check_folds(t, [f], speaker_independent=False)
     assert not is_speaker_independent('split', t, [f])        # 'Monica' and 'Ross' are in training and test
+    assert describe_folds(t, [f], 'split') == ("split: the corpus' own train/dev/test split; train 5, dev 2, test 3 utterances; "
+                                                "SPEAKER-DEPENDENT: 2 speaker(s) in both training and test")
 
 
 def test_split_on_iemocap_is_sessions_1_to_4_against_5():
