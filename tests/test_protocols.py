@@ -42,9 +42,9 @@ def test_split_uses_the_split_column(tmp_path):
     assert set(t.split.iloc[f['train']]) == {'train'} and set(t.split.iloc[f['val']]) == {'dev'}
     assert set(t.split.iloc[f['test']]) == {'test'} and len(f['train']) + len(f['val']) + len(f['test']) == len(t)
     check_folds(t, [f], speaker_independent=False)
-    assert not is_speaker_independent('split', t, [f])        # 'Monica' and 'Ross' are in training and test
+    assert not is_speaker_independent('split', t, [f])        # Monica speaks in dev and in test
     assert describe_folds(t, [f], 'split') == ("split: the corpus' own train/dev/test split; train 5, dev 2, test 3 utterances; "
-                                                "SPEAKER-DEPENDENT: 2 speaker(s) in both training and test")
+                                                "SPEAKER-DEPENDENT: 1 speaker(s) in both training and test")
 
 
 def test_split_on_iemocap_is_sessions_1_to_4_against_5():
