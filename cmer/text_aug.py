@@ -47,12 +47,14 @@ def corpus_chrf(hyps:Sequence[str], refs:Sequence[str]) -> float:
 
 # %% ../nbs/02_text_aug.ipynb #6d2dd703
 class Translator:
-    "Interface of a translation backend: `translate` a batch of sentences from `src` to `tgt`."
+    "Interface of a translation backend: `translate` a batch of sentences from `src` to `tgt` (None where one cannot be translated)."
     name = 'translator'
-    def __init__(self, src:str, tgt:str): self.src, self.tgt = src, tgt
+    def __init__(self, src:str, tgt:str):
+        self.src, self.tgt = src, tgt
+        self.errors, self.fallbacks = {}, {}   # per sentence: why it has no translation / how its translation was made instead
     @property
     def key(self) -> str: return f'{self.name}:{self.src}-{self.tgt}'
-    def translate(self, texts:Sequence[str]) -> list[str]: raise NotImplementedError
+    def translate(self, texts:Sequence[str]) -> list[str|None]: raise NotImplementedError
     def __repr__(self): return f'{type(self).__name__}({self.src}->{self.tgt})'
 
 # %% ../nbs/02_text_aug.ipynb #2f60e9c5
@@ -83,9 +85,9 @@ def _mode_version(mode:str) -> str:
     return 'unknown'
 
 class ApertiumTranslator(Translator):
-    "Apertium rule-based MT for one language pair, batched through one subprocess per chunk of lines."
+    "Apertium rule-based MT for one language pair: one subprocess per chunk of lines; a chunk that loses lines is bisected."
     name = 'apertium'
-    def __init__(self, src:str, tgt:str, chunk:int=2000, timeout:float=600):
+    def __init__(self, src:str, tgt:str, chunk:int=2000, timeout:float=600, fallback:bool=True):
         super().__init__(src, tgt)
         modes = apertium_modes()
         cands = [f'{a}-{b}' for a in (src, ISO3.get(src, src)) for b in (tgt, ISO3.get(tgt, tgt))]
@@ -97,26 +99,66 @@ class ApertiumTranslator(Translator):
                                        f"(apt-cache search apertium lists the pairs); installed: {', '.join(pairs) or 'none'}.")
         self.mode, self.chunk, self.timeout = hit[0], chunk, timeout
         self.version = _mode_version(self.mode)
+        a, b = self.mode.split('-', 1)      # pivots for a sentence this pair cannot translate: a-p and p-b both installed
+        self.pivots = sorted(p for p in {m.split('-', 1)[1] for m in modes if m.startswith(f'{a}-') and '_' not in m}
+                             if p != b and f'{p}-{b}' in modes) if fallback else []
+        self._pivot_tr, self.calls, self.stderr = {}, 0, ''
 
     @property
     def key(self) -> str: return f'apertium:{self.mode}:{self.version}'
+    @property
+    def n_calls(self) -> int:
+        "Apertium processes run so far, pivots included."
+        return self.calls + sum(t.calls for pair in self._pivot_tr.values() for t in pair)
 
     def _run(self, lines:list[str]) -> list[str]:
+        "One apertium process over `lines`: its output lines (apertium's stderr is kept in `self.stderr`)."
+        self.calls += 1
         r = subprocess.run([_apertium(), '-u', '-f', 'txt', self.mode], input='\n'.join(lines) + '\n',
                            capture_output=True, text=True, timeout=self.timeout)
-        if r.returncode: raise RuntimeError(f"apertium {self.mode} failed (exit {r.returncode}): {r.stderr.strip()[:300]}")
+        self.stderr = ' | '.join(l.strip() for l in r.stderr.splitlines() if l.strip())[:300]
+        if r.returncode: raise RuntimeError(f"apertium {self.mode} failed (exit {r.returncode}): {self.stderr}")
         outl = r.stdout.split('\n')
         if outl and outl[-1] == '': outl = outl[:-1]
         return outl
 
-    def translate(self, texts:Sequence[str]) -> list[str]:
+    def _attempt(self, lines:list[str]) -> tuple[list[str]|None, str]:
+        "The translations of `lines` by one process, or None and why (lines lost, an empty line for a sentence, an error)."
+        try: got = self._run(lines)
+        except (RuntimeError, subprocess.TimeoutExpired) as e: return None, str(e)
+        err = f'; stderr: {self.stderr}' if self.stderr else ''
+        if len(got) != len(lines): return None, f'apertium {self.mode} returned {len(got)} line(s) for {len(lines)}{err}'
+        if any(t.strip() and not g.strip() for t, g in zip(lines, got)): return None, f'apertium {self.mode} returned an empty line{err}'
+        return got, ''
+
+    def _bisect(self, lines:list[str]) -> list[str|None]:
+        "Translate `lines` in one process; if that fails, each half on its own, down to the sentence that fails (then `_fallback`)."
+        got, why = self._attempt(lines)
+        if got is not None: return got
+        if len(lines) == 1: return [self._fallback(lines[0], why)]
+        h = len(lines) // 2
+        return self._bisect(lines[:h]) + self._bisect(lines[h:])
+
+    def _fallback(self, text:str, why:str) -> str|None:
+        "A sentence the pair cannot translate: through a pivot language (`src`-p-`tgt`), noted in `fallbacks`; else None, in `errors`."
+        for p in self.pivots:
+            if p not in self._pivot_tr:
+                a, b = self.mode.split('-', 1)
+                self._pivot_tr[p] = (ApertiumTranslator(a, p, fallback=False), ApertiumTranslator(p, b, fallback=False))
+            t1, t2 = self._pivot_tr[p]
+            mid, _ = t1._attempt([text])
+            out, _ = t2._attempt(mid) if mid is not None else (None, '')
+            if out is not None:
+                self.fallbacks[text] = f'{why}: translated through {p} instead ({t1.mode} + {t2.mode})'
+                return out[0]
+        self.errors[text] = why + (f'; the pivot(s) {", ".join(self.pivots)} failed too' if self.pivots else '; no pivot language installed')
+        return None
+
+    def translate(self, texts:Sequence[str]) -> list[str|None]:
         texts = [' '.join(t.split()) for t in texts]          # one sentence per line: no inner line breaks
         res = []
         for i in range(0, len(texts), self.chunk):
-            part = texts[i:i + self.chunk]
-            got = self._run(part)
-            if len(got) != len(part): got = [' '.join(self._run([t])) for t in part]
-            res += [' '.join(g.split()) for g in got]
+            res += [None if g is None else ' '.join(g.split()) for g in self._bisect(texts[i:i + self.chunk])]
         return res
 
 # %% ../nbs/02_text_aug.ipynb #1c8b17d6
@@ -249,14 +291,15 @@ class BackTranslator:
         self.chain, self.backend, self.keep_markers = chain, backend, keep_markers
         self.hops = [make_translator(backend, s, t, **kw) for s, t in parse_chain(chain)]
         self.cache = TranslationCache(cache)
-        self.stats = []
+        self.stats, self.notes, self.empty = [], {}, set()
 
-    def _hop(self, tr:Translator, texts:list[str]) -> tuple[dict, dict]:
-        "Translations `{src: out}` of the distinct `texts`, and failures `{src: error}`."
+    def _hop(self, tr:Translator, texts:list[str]) -> tuple[dict, dict, dict]:
+        "Translations `{src: out}` of the distinct `texts`, failures `{src: error}` and fallbacks `{src: note}`."
         todo = list(dict.fromkeys(t for t in texts if t))
-        done = self.cache.get(tr.key, todo)
+        done = {s: o for s, o in self.cache.get(tr.key, todo).items() if o.strip()}   # an empty one (cached by older cmer) is redone
         new = [t for t in todo if t not in done]
-        t0, fails = time.perf_counter(), {}
+        t0, fails, calls0 = time.perf_counter(), {}, getattr(tr, 'n_calls', None)
+        tr.errors, tr.fallbacks = {}, {}
         if new:
             try: outs = dict(zip(new, tr.translate(new)))
             except MissingResourceError: raise
@@ -265,29 +308,42 @@ class BackTranslator:
                 for t in new:
                     try: outs[t] = tr.translate([t])[0]
                     except Exception as e: fails[t] = f'{tr.key}: {type(e).__name__}: {e}'
-            self.cache.put(tr.key, outs); done.update(outs)
+            for t, o in list(outs.items()):
+                if o is None: fails[t] = f"{tr.key}: {tr.errors.get(t, 'no translation')}"; del outs[t]
+                elif not o.strip(): fails[t] = f'{tr.key}: empty translation'; del outs[t]
+            # a fallback's translation is not the pair's own: it is not cached, so every run reports it
+            self.cache.put(tr.key, {s: o for s, o in outs.items() if s not in tr.fallbacks}); done.update(outs)
         secs = time.perf_counter() - t0
+        fb = {t: f'{tr.key}: {n}' for t, n in tr.fallbacks.items() if t in done}
         self.stats.append(dict(hop=f'{tr.src}>{tr.tgt}', translator=tr.key, sentences=len(todo), cached=len(todo) - len(new),
-                               translated=len(new), seconds=round(secs, 3), per_second=round(len(new) / secs, 1) if new and secs else None))
-        return done, fails
+                               translated=len(new) - len(fails), fallback=len(fb), failed=len(fails),
+                               empty=sum(e.endswith('empty translation') for e in fails.values()),
+                               calls=None if calls0 is None else tr.n_calls - calls0,
+                               seconds=round(secs, 3), per_second=round(len(new) / secs, 1) if new and secs else None))
+        return done, fails, fb
 
     def __call__(self, texts:Sequence[str]) -> tuple[list[str|None], dict]:
-        "Back-translations of `texts` (None where a hop failed) and `{index: error}` for those."
+        "Back-translations of `texts` (None where a hop failed or gave nothing) and `{index: error}` for those; `notes`: `{index: fallback}`."
         texts = [' '.join(str(t).split()) for t in texts]
         parts = [split_markers(t) if self.keep_markers else ([(False, t)] if t else []) for t in texts]
         pieces = sorted({p for ps in parts for m, p in ps if not m})
-        now, errs, self.stats = {p: p for p in pieces}, {}, []
+        now, errs, fbs, self.stats = {p: p for p in pieces}, {}, {}, []
         for tr in self.hops:                      # follow each distinct piece of text through the hops
             alive = [p for p in pieces if p not in errs]
-            done, f = self._hop(tr, [now[p] for p in alive])
+            done, f, fb = self._hop(tr, [now[p] for p in alive])
             for p in alive:
                 if now[p] in f: errs[p] = f[now[p]]
-                else: now[p] = done.get(now[p], '')
-        out, failures = [], {}
+                else:
+                    if now[p] in fb: fbs.setdefault(p, []).append(fb[now[p]])
+                    now[p] = done[now[p]]
+        out, failures, self.notes = [], {}, {}
         for i, ps in enumerate(parts):
             bad = [errs[p] for m, p in ps if not m and p in errs]
-            if bad: out.append(None); failures[i] = bad[0]
-            else: out.append(' '.join(p if m else now[p] for m, p in ps if m or now[p]))
+            if bad: out.append(None); failures[i] = bad[0]; continue
+            out.append(' '.join(p if m else now[p] for m, p in ps))
+            notes = [n for m, p in ps if not m for n in fbs.get(p, [])]
+            if notes: self.notes[i] = '; '.join(notes)
+        self.empty = {i for i, e in failures.items() if e.endswith('empty translation')}
         return out, failures
 
 # %% ../nbs/02_text_aug.ipynb #5e7eb61b
@@ -315,18 +371,23 @@ def text_aug_step(corpus:str|Path, out:str|Path, chain:str='en>ca>es>en', backen
         aug, fails = bt(todo.transcript.tolist())
         secs = time.perf_counter() - t0
         for i, e in fails.items(): run.fail(todo.utt_id[i], f'back-translation failed: {e}')
-        res = todo.assign(transcript_aug=aug)
+        for k, (i, n) in enumerate(sorted(bt.notes.items())):
+            if k < 20: run.warn(f'{todo.utt_id[i]}: {n}')
+        if len(bt.notes) > 20: run.warn(f'... {len(bt.notes) - 20} more back-translations by a fallback (column note of augmented.csv)')
+        res = todo.assign(transcript_aug=aug, note=[bt.notes.get(i, '') for i in range(len(todo))])
         res = res[res.transcript_aug.notna()].reset_index(drop=True)
         src = res.transcript.map(lambda t: ' '.join(t.split()))
         res['changed'] = res.transcript_aug != src
         res['chrf'] = [round(chrf(h, s), 2) for h, s in zip(res.transcript_aug, src)]
-        cols = ['utt_id', 'transcript', 'transcript_aug', 'changed', 'chrf']
+        cols = ['utt_id', 'transcript', 'transcript_aug', 'changed', 'chrf', 'note']
         rep = dict(synthetic=synthetic, chain=chain, backend=backend, n_utterances=len(df), n_empty=int(empty.sum()),
-                   n_translated=len(res), n_failed=len(fails), n_changed=int(res.changed.sum()),
+                   n_translated=len(res), n_failed=len(fails), n_failed_empty=len(bt.empty), n_fallback=len(bt.notes),
+                   n_changed=int(res.changed.sum()),
                    changed_rate=round(float(res.changed.mean()), 4) if len(res) else None,
                    chrf_mean=round(float(res.chrf.mean()), 2) if len(res) else None,
                    chrf_corpus=round(corpus_chrf(res.transcript_aug, src), 2) if len(res) else None,
-                   seconds=round(secs, 2), sentences_per_second=round(len(todo) / secs, 1) if secs else None, hops=bt.stats)
+                   seconds=round(secs, 2), sentences_per_second=round(len(todo) / secs, 1) if secs else None,
+                   translator_calls=sum(h['calls'] or 0 for h in bt.stats), hops=bt.stats)
         if 'transcript_aug_original' in res and (res.transcript_aug_original != '').any():
             orig = res.transcript_aug_original
             res['original_aug'] = orig
@@ -346,8 +407,10 @@ def text_aug_summary(out:str|Path) -> str:
     tag = ' [SYNTHETIC demo corpus]' if r.get('synthetic') else ''
     s = [f"{r['backend']} {r['chain']}: {r['n_translated']}/{r['n_utterances']} transcripts back-translated{tag}, "
          f"{r['n_changed']} changed ({100 * (r['changed_rate'] or 0):.1f} %), chrF vs source {r['chrf_corpus']} (corpus), "
-         f"{r['chrf_mean']} (mean); {r['n_empty']} empty, {r['n_failed']} failed; {r['seconds']} s"]
+         f"{r['chrf_mean']} (mean); {r['n_empty']} empty transcripts, {r['n_failed']} failed "
+         f"({r.get('n_failed_empty', 0)} of them an empty translation), {r.get('n_fallback', 0)} by a fallback pivot; {r['seconds']} s"]
     s += [f"  hop {h['hop']}: {h['sentences']} sentences, {h['cached']} cached, {h['translated']} translated "
+          f"({h.get('fallback', 0)} by a fallback, {h.get('failed', 0)} failed; {h.get('calls') or '-'} calls) "
           f"in {h['seconds']} s ({h['per_second'] or '-'} /s)" for h in r['hops']]
     if 'original' in r:
         o = r['original']
