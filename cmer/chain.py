@@ -173,7 +173,8 @@ def _skipped_by_nbdev(src:str) -> bool:
 def runnable_copy(path:str|Path, dest:str|Path) -> Path:
     "A copy of notebook `path` in which the cells nbdev does not run are raw cells, so papermill skips them too."
     nb = json.loads(Path(path).read_text())
-    for c in nb['cells']:
+    for i, c in enumerate(nb['cells']):
+        if nb.get('nbformat_minor', 0) >= 5: c.setdefault('id', f'cmer-{i}')   # nbformat 4.5 wants cell ids (else a warning per run)
         if c['cell_type'] == 'code' and _skipped_by_nbdev(''.join(c['source'])):
             c['cell_type'] = 'raw'
             for k in ('outputs', 'execution_count'): c.pop(k, None)
@@ -184,6 +185,7 @@ def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|N
     import papermill as pm
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{out_nb.stem}.', suffix='.tmp.ipynb', dir=out_nb.parent); os.close(fd)
+    mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o666 & ~mask)   # mkstemp makes 0600; outputs get the usual permissions
     src = runnable_copy(step.path, Path(tmp).with_suffix('.src.ipynb'))
     failed = out_nb.with_suffix('.FAILED.ipynb')
     try:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: set up, then every notebook's tests (nbdev_test) and the pytest suite, which also runs
-# the papermill chain once on a tiny demo corpus. Ends with pytest's "N passed" summary.
+# the papermill chain once on a tiny demo corpus and the wheel check (tests/test_wheel.py: the wheel built from
+# this checkout, installed into its own virtualenv without dev packages, runs `cmer run --steps 1-4` from a folder
+# outside the repository). Ends with pytest's "N passed" summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
