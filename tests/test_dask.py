@@ -53,9 +53,13 @@ def test_mfcc_step_on_the_cluster_writes_the_same_bytes(cluster, tiny_corpus, tm
     corpus_step(tiny_corpus, local)
     shutil.copytree(local/'corpus', dist/'corpus')
     m_local = mfcc_step(tiny_corpus, local)
+    from dask.distributed import get_task_stream
     os.environ['CMER_SCHEDULER'] = 'local:2'
-    try: m_dist = mfcc_step(tiny_corpus, dist)
+    try:
+        with get_task_stream(cluster) as ts: m_dist = mfcc_step(tiny_corpus, dist)
     finally: del os.environ['CMER_SCHEDULER']
+    n_wavs = sum(1 for _ in (tiny_corpus).rglob('*.wav'))
+    assert len(ts.data) >= n_wavs > 0, (len(ts.data), n_wavs)                          # one task per utterance ran on the cluster
     a, b = features_dir(local)/'mfcc.npz', features_dir(dist)/'mfcc.npz'
     assert a.stat().st_size > 10_000
     assert a.read_bytes() == b.read_bytes()
