@@ -2,7 +2,7 @@
 import json, subprocess, time
 from pathlib import Path
 from conftest import CMER
-from cmer.chain import pipeline_steps
+from cmer.chain import pipeline_steps, stale_temps
 from cmer.core import load_manifest
 
 
@@ -22,6 +22,12 @@ def test_chain_runs_every_step_then_skips_them(tiny_corpus, tmp_path):
         assert (out/'notebooks'/s.path.name).exists(), s.name
         assert load_manifest(out, s.name) is not None, f'{s.name} wrote no manifest'
     assert load_manifest(out, 'corpus')['report']['synthetic'] is True
+    # every step's counts, warnings and failures are printed under it and kept in chain.json (issue 14 item 11)
+    for s in chain['steps']:
+        assert {'counts', 'n_warnings', 'n_failures', 'warnings', 'failures'} <= set(s), s
+        assert s['n_warnings'] == len(load_manifest(out, s['step'])['warnings']), s['step']
+    assert 'n_utterances 40' in r.stdout and r.stdout.count(' warning') >= len(steps), r.stdout
+    assert stale_temps(out) == [] and not list((out/'notebooks').glob('*.FAILED.ipynb')), 'a complete run leaves no temporary files'
     if any(s.name == 'evaluate' for s in steps):
         assert (out/'results'/'result.txt').exists()
 
