@@ -144,7 +144,7 @@ def run_lr(kind, table, y, feats, ks, Cs, n_inner, folds):
 
 # ------------------------------------------------------------------ cmer + context
 def train_context(E, y, table, tr, va, k, bidirectional, n_classes, seed=0, epochs=30, patience=6, batch=128, lr=2e-3,
-                  embed_kind='unified'):
+                  embed_kind='unified', mode='attn'):
     "Train ContextModel(UnifiedModel text-only) on rows `tr`, early-stop on the UA of rows `va`; the best-epoch model."
     import torch
     from torch import nn
@@ -162,7 +162,7 @@ def train_context(E, y, table, tr, va, k, bidirectional, n_classes, seed=0, epoc
             def __init__(s): super().__init__(); s.net = nn.Sequential(nn.Dropout(0.2), nn.Linear(d_in, 256), nn.GELU(), nn.Dropout(0.3), nn.Linear(256, 128), nn.LayerNorm(128))
             def forward(s, b): return s.net((b['text'] - mu) / sd)
         emb, d = MLP(), 128
-    model = ContextModel(emb, d, n_classes, k, bidirectional=bidirectional)
+    model = ContextModel(emb, d, n_classes, k, bidirectional=bidirectional, mode=mode)
     idx, rel = context_index(table, k, bidirectional)
     Et, yt = torch.tensor(np.asarray(E), dtype=torch.float32), torch.tensor(np.asarray(y))
     w = torch.as_tensor(len(tr) / (n_classes * np.bincount(y[tr], minlength=n_classes)), dtype=torch.float32)
@@ -194,7 +194,7 @@ def train_context(E, y, table, tr, va, k, bidirectional, n_classes, seed=0, epoc
     return model, predict, best, hist
 
 
-def run_cmer(E, y, table, n_classes, folds, cands, seeds, epochs, patience, embed_kind):
+def run_cmer(E, y, table, n_classes, folds, cands, seeds, epochs, patience, embed_kind, mode='attn'):
     "LOSO; per fold the candidate (k, bidirectional) with the best UA on a held-out training session (mean over seeds)."
     sess = table.session.values
     res = {'with context (past only)': [], 'without context': [], 'with context (bidirectional, offline)': []}
@@ -208,7 +208,7 @@ def run_cmer(E, y, table, n_classes, folds, cands, seeds, epochs, patience, embe
             per = []
             for seed in seeds:
                 model, predict, val_ua, hist = train_context(E, y, table, tr, va, k, bi, n_classes, seed=seed, epochs=epochs,
-                                                             patience=patience, embed_kind=embed_kind)
+                                                             patience=patience, embed_kind=embed_kind, mode=mode)
                 m = fold_metrics(y, te, predict(te))
                 per.append(dict(seed=seed, val_ua=val_ua, epochs=len(hist), **m))
             runs[(k, bi)] = dict(val_ua=float(np.mean([p['val_ua'] for p in per])), per_seed=per,
@@ -256,6 +256,7 @@ def report(R) -> str:
          "|---|---|---|---|---|---|---|"]
     for name, r in R['methods'].items():
         wo, w = r.get('without context'), r.get('with context') or r.get('with context (past only)')
+        if wo is None: wo = dict(summary={m: dict(mean=float('nan'), sd=float('nan')) for m in ('ua', 'ua_impro')})
         L.append(f"| {name} | {pm(wo['summary'])} | {pm(w['summary'])} | {pm(w['summary'], 'wa')} | {pm(w['summary'], 'wf1')} | "
                  f"{pm(wo['summary'], 'ua_impro')} → {pm(w['summary'], 'ua_impro')} | {[f['k'] for f in w['folds']]} |")
         if 'with context (bidirectional, offline)' in r:
@@ -277,6 +278,7 @@ def report(R) -> str:
 def verdict(R) -> list[str]:
     out = []
     for name, r in R['methods'].items():
+        if 'without context' not in r: continue
         wo = r['without context']['summary']['ua']
         w = (r.get('with context') or r.get('with context (past only)'))['summary']['ua']
         gap = w['mean'] - wo['mean']
@@ -314,6 +316,7 @@ def main(argv=None):
     ap.add_argument('--patience', type=int, default=6)
     ap.add_argument('--n-inner', type=int, default=2)
     ap.add_argument('--embed', default='unified', choices=['unified', 'mlp'])
+    ap.add_argument('--mode', default='attn', choices=['attn', 'gru', 'mean'], help='ContextHead pooling')
     ap.add_argument('--skip', default='', help='comma list of parts to skip: tfidf, lr, cmer')
     ap.add_argument('--quick', action='store_true', help='one fold, few epochs: a smoke test, not evidence')
     ap.add_argument('--tag', default='', help='write this part to <cache>/context_<tag>.json only (run parts in parallel, then --merge)')
@@ -358,10 +361,10 @@ def main(argv=None):
             R['seconds'][f'{enc} + LR'] = time.perf_counter() - t
         if 'cmer' not in skip:
             t = time.perf_counter()
-            r = run_cmer(E, y, table, len(classes), folds, cands, seeds, epochs, a.patience, a.embed)
-            R['methods'][f'cmer {enc} (UnifiedModel text + ContextHead)' if a.embed == 'unified' else f'{enc} MLP + ContextHead'] = \
+            r = run_cmer(E, y, table, len(classes), folds, cands, seeds, epochs, a.patience, a.embed, a.mode)
+            R['methods'][f'cmer {enc} (UnifiedModel text + ContextHead {a.mode})' if a.embed == 'unified' else f'{enc} MLP + ContextHead {a.mode}'] = \
                 {v: dict(folds=f, summary=summarize(f)) for v, f in r.items()}
-            R['seconds'][f'cmer {enc}'] = time.perf_counter() - t
+            R['seconds'][f'cmer {enc} {a.mode}'] = time.perf_counter() - t
         json.dump(R, open(cache/'context_partial.json', 'w'), indent=1, default=str)
     R['seconds']['total'] = time.perf_counter() - T0
     if a.tag:
@@ -376,6 +379,7 @@ def merge(tags, cache: Path, out: Path, command: str):
     R = dict(parts[0]); R['methods'], R['seconds'], R['parts'] = {}, {}, {}
     for t, P in zip(tags, parts):
         for name, variants in P['methods'].items():       # parts may hold different test folds of the same method
+            name = name.replace('+ ContextHead)', '+ ContextHead attn)')   # parts run before the mode option
             for v, rr in variants.items():
                 cur = R['methods'].setdefault(name, {}).setdefault(v, dict(folds=[]))
                 cur['folds'] = sorted(cur['folds'] + rr['folds'], key=lambda f: f['session'])
@@ -384,6 +388,17 @@ def merge(tags, cache: Path, out: Path, command: str):
         for k, v in P['seconds'].items():
             if k != 'total': R['seconds'][k] = R['seconds'].get(k, 0) + v
     R['folds'] = sorted({f['session'] for r in R['methods'].values() for rr in r.values() for f in rr['folds']})
+    for enc in sorted({n.split()[1] for n in R['methods'] if n.startswith('cmer ')}):   # pooling chosen per fold on validation UA
+        modes = {n: r for n, r in R['methods'].items() if n.startswith(f'cmer {enc} ') and 'with context (past only)' in r}
+        if len(modes) < 2: continue
+        past = {n: {f['session']: dict(f, mode=n.split('ContextHead ')[1].rstrip(')')) for f in r['with context (past only)']['folds']}
+                for n, r in modes.items()}
+        sessions = sorted(set.intersection(*[set(p) for p in past.values()]))
+        chosen = [max((p[s] for p in past.values()), key=lambda f: f['val_ua']) for s in sessions]
+        base = next(r for r in modes.values() if 'without context' in r)
+        R['methods'][f'cmer {enc} (ContextHead, k and pooling chosen on validation)'] = {
+            'without context': base['without context'],
+            'with context (past only)': dict(folds=chosen, summary=summarize(chosen))}
     R['seconds']['total'] = max(p['seconds'] for p in R['parts'].values())
     R['command'] = command
     write_outputs(R, out)

@@ -87,12 +87,12 @@ def context_mean(X,                     # `(N, D)` features (numpy or scipy spar
         out.append(A @ X if sp.issparse(X) else np.asarray(A @ X, dtype=X.dtype))
     return out
 
-# %% ../nbs/09a_context.ipynb #623257ac
+# %% ../nbs/09a_context.ipynb #655f1cdf
 class ContextHead(nn.Module):
     "Pool context vectors `(B, K, d)` (speaker relation and slot embedded) by attention or a GRU and combine them with the current vector `(B, d)`."
     def __init__(self, d:int, n_classes:int, k:int, bidirectional:bool=False, mode:str='attn', dropout:float=0.3):
         super().__init__()
-        if mode not in ('attn', 'gru'): raise ValueError(f"ContextHead mode {mode!r}: expected 'attn' or 'gru'")
+        if mode not in ('attn', 'gru', 'mean'): raise ValueError(f"ContextHead mode {mode!r}: expected 'attn', 'gru' or 'mean'")
         if int(k) != k or k < 0: raise ValueError(f"ContextHead k={k!r}: expected an integer >= 0")
         self.d, self.k, self.bidirectional, self.mode = d, int(k), bool(bidirectional), mode
         self.n_slots = (2 if bidirectional else 1) * self.k
@@ -102,8 +102,9 @@ class ContextHead(nn.Module):
         if mode == 'attn':
             self.q, self.kv = nn.Linear(d, d), nn.Linear(d, 2 * d)
             self.null = nn.Parameter(torch.zeros(2, d))     # key and value of the 'no context' slot
-        else:
+        elif mode == 'gru':
             self.rnn = nn.ModuleList([nn.GRU(d, d, batch_first=True) for _ in range(2 if bidirectional else 1)])
+        else: self.rel_mix = nn.Linear(3 * d, d)           # one mean per relation (same, other, unknown)
         self.mix = nn.Sequential(nn.LayerNorm(3 * d), nn.Linear(3 * d, d), nn.GELU(), nn.Dropout(dropout), nn.Linear(d, d))
         self.out = nn.Sequential(nn.Dropout(dropout), nn.Linear(d, n_classes))
 
@@ -119,6 +120,12 @@ class ContextHead(nn.Module):
             s = (kk @ self.q(u).unsqueeze(-1)).squeeze(-1) / d ** 0.5
             s = s.masked_fill(~torch.cat([torch.ones(B, 1, dtype=torch.bool), valid], 1), float('-inf'))
             return (torch.softmax(s, 1).unsqueeze(-1) * vv).sum(1)
+        if self.mode == 'mean':
+            means = []
+            for r in (REL_SAME, REL_OTHER, REL_UNKNOWN):
+                m = (rel == r).unsqueeze(-1).to(x.dtype)
+                means.append((x * m).sum(1) / m.sum(1).clamp(min=1))
+            return self.rel_mix(torch.cat(means, -1))
         parts = []
         for s, rnn in enumerate(self.rnn):    # each side: slots nearest first and contiguous → feed farthest to nearest
             xs, n = x[:, s * self.k:(s + 1) * self.k], valid[:, s * self.k:(s + 1) * self.k].sum(1)

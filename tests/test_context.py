@@ -73,7 +73,7 @@ class Embed(nn.Module):
     def forward(self, b): return self.net(b['x'])
 
 
-@pytest.mark.parametrize('mode', ['attn', 'gru'])
+@pytest.mark.parametrize('mode', ['attn', 'gru', 'mean'])
 def test_no_future_leak_across_dialogs(mode):
     "Changing any utterance changes no prediction of an earlier utterance of its dialogue nor of another dialogue (exactly)."
     tab = dialogs(seed=2)
