@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #28e4c3ba
 from __future__ import annotations
-import os, sys, json, time, hashlib, random, tempfile, shutil, platform, importlib, importlib.util, fcntl, contextlib, re, atexit, functools
+import os, sys, json, time, hashlib, random, tempfile, shutil, platform, importlib, importlib.util, fcntl, contextlib, re, atexit, functools, inspect
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -418,13 +418,48 @@ def dask_client(scheduler:str, # 'tcp://host:8786' (a running scheduler) or 'loc
     _CLIENTS[scheduler] = c
     return c
 
+def _same_code(a, b) -> bool:
+    "Whether two code objects do the same (bytecode, names and constants; line numbers ignored)."
+    if a.co_code != b.co_code or a.co_names != b.co_names or len(a.co_consts) != len(b.co_consts): return False
+    return all(_same_code(x, y) if hasattr(x, 'co_code') and hasattr(y, 'co_code') else (type(x) is type(y) and x == y)
+               for x, y in zip(a.co_consts, b.co_consts))
+
+def _same_function(f, g) -> bool:
+    "Whether `g` has the source of `f` (or, where `f` has no source to read, its bytecode)."
+    try: return inspect.getsource(f) == inspect.getsource(g)
+    except (OSError, TypeError): return _same_code(f.__code__, g.__code__)
+
+def _importable(fn):
+    "`fn`, or the identical function of an imported `cmer` module when `fn` was defined in `__main__`."
+    # A step notebook run by papermill defines its exported functions in the kernel's `__main__`: pickled by value they
+    # drag their module's globals along (caches of OpenCV or torch objects that do not pickle); the module's copy
+    # travels by name, and the workers import it.
+    if isinstance(fn, functools.partial):
+        f = _importable(fn.func)
+        return fn if f is fn.func else functools.partial(f, *fn.args, **fn.keywords)
+    if getattr(fn, '__module__', None) != '__main__' or not hasattr(fn, '__code__'): return fn
+    def same(name, mod):
+        g = getattr(mod, fn.__name__, None)
+        return g if getattr(g, '__module__', None) == name and hasattr(g, '__code__') and _same_function(fn, g) else None
+    for name, mod in list(sys.modules.items()):
+        if (name == 'cmer' or name.startswith('cmer.')) and (g := same(name, mod)): return g
+    spec = importlib.util.find_spec('cmer')                  # not imported yet: the module whose source defines it
+    for p in sorted(Path(spec.origin).parent.glob('*.py')) if spec and spec.origin else []:
+        if f'def {fn.__name__}(' not in p.read_text(encoding='utf-8'): continue
+        try: mod = importlib.import_module(f'cmer.{p.stem}')
+        except Exception: continue                          # (a module that does not import cannot be the one)
+        if g := same(f'cmer.{p.stem}', mod): return g
+    return fn
+
 def _dask_map(fn, items:list, scheduler:str, desc, progress) -> list:
     "`_guarded(fn, item)` for each item on the Dask cluster, in the order of `items`."
     client = dask_client(scheduler)
-    try: futs = client.map(functools.partial(_guarded, fn), items, pure=False)
+    try: futs = client.map(functools.partial(_guarded, _importable(fn)), items, pure=False)
     except Exception as e:
+        why = str(e) if len(str(e)) < 300 else str(e)[:300] + ' ...'
         raise TypeError(f"parallel_map: cannot send {getattr(fn, '__qualname__', fn)!r} or its items to the Dask workers "
-                        f"({type(e).__name__}: {e}); use a module-level function or a functools.partial of one") from None
+                        f"({type(e).__name__}: {why}); use a module-level function or a functools.partial of one, whose "
+                        "arguments pickle") from None
     out = []
     with tqdm(total=len(items), desc=desc, disable=not progress, leave=False) as bar:
         for i, f in enumerate(futs):
