@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_predict.ipynb #9b55eefb
 from __future__ import annotations
-import argparse, json, os, shutil, subprocess, tempfile, textwrap, time, warnings
+import argparse, errno, json, os, re, shutil, subprocess, sys, tempfile, textwrap, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -16,9 +16,10 @@ from .fer import IEMOCAP4
 
 # %% auto #0
 __all__ = ['IMAGE_FORMATS', 'SR', 'COLORS', 'OUTPUTS', 'MediaError', 'probe_media', 'make_clip', 'extract_audio',
-           'speech_segments', 'fixed_windows', 'segment_faces', 'unified_probs', 'fuse', 'Predictor', 'load_predictor',
-           'transcribe', 'segment_features', 'class_name', 'segment_table', 'timeline_plot', 'summary_text',
-           'is_synthetic', 'predict', 'cli_predict']
+           'speech_segments', 'fixed_windows', 'decoded_span', 'segment_faces', 'unified_probs', 'fuse',
+           'read_checkpoint', 'Predictor', 'load_predictor', 'transcribe', 'segment_features', 'class_name',
+           'segment_table', 'segment_label', 'timeline_plot', 'summary_text', 'is_synthetic', 'check_out', 'predict',
+           'cli_predict']
 
 # %% ../nbs/20_predict.ipynb #47713fee
 class MediaError(ValueError):
@@ -106,6 +107,29 @@ def fixed_windows(duration:float, window:float=4.0) -> list[tuple[float, float]]
     edges = np.linspace(0, duration, n + 1)
     return [(round(float(a), 3), round(float(b), 3)) for a, b in zip(edges[:-1], edges[1:])]
 
+# %% ../nbs/20_predict.ipynb #688864eb
+def _video_span(path:str|Path, video:dict) -> float|None:
+    "Seconds of video whose packets can be read (end of the last packet, from the stream's start), without decoding."
+    r = subprocess.run([_tool('ffprobe'), '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time',
+                        '-of', 'csv=p=0', str(path)], capture_output=True, text=True)
+    ends = []
+    for line in r.stdout.splitlines():
+        p = line.split(',')
+        try: ends.append(float(p[0]) + (float(p[1]) if len(p) > 1 and p[1] not in ('', 'N/A') else 1 / max(video.get('fps') or 25, 1)))
+        except ValueError: continue
+    return round(max(ends) - float(video.get('start_time') or 0), 3) if ends else None
+
+def decoded_span(path:str|Path, media:dict, y:np.ndarray|None=None, tol:float=0.5, rel:float=0.01) -> dict:
+    "What `path` really holds against what its header declares: seconds of audio decoded (`y`), of video readable, the span analysed, whether it is cut short."
+    dec = {}
+    if y is not None: dec['audio'] = round(len(y) / SR, 3)
+    if media['has_video'] and media.get('video'): dec['video'] = _video_span(path, media['video'])
+    got = [v for v in dec.values() if v is not None]
+    declared = float(media['duration'])
+    span = round(min(declared, max(got)), 3) if got else declared
+    short = declared - span > max(tol, rel * declared)
+    return dict(declared=declared, decoded=dec, analysed=[0.0, span], truncated=bool(short), missing=round(declared - span, 3) if short else 0.0)
+
 # %% ../nbs/20_predict.ipynb #70c744eb
 def segment_faces(path:str|Path, segs:list[tuple[float, float]], video:dict, fps:float=2.0, max_frames:int=12,
                   crop_size:int=96, margin:float=1.07, progress:bool=False) -> list[dict]:
@@ -169,6 +193,41 @@ def fuse(probs:dict[str, np.ndarray], weights:dict[str, float]|None=None) -> np.
     den = W.sum(0)[:, None]
     with np.errstate(invalid='ignore', divide='ignore'): return np.where(den > 0, num / den, np.nan).astype(np.float32)
 
+# %% ../nbs/20_predict.ipynb #92c49f9e
+_CKPT_KEYS = ('format', 'config', 'dims', 'classes', 'state_dict')
+
+def read_checkpoint(path:str|Path) -> tuple:
+    "`cmer.model.load_checkpoint` with one line saying why a file is not a cmer checkpoint (not a torch file, a pickle needing code, missing keys)."
+    import pickle, re, zipfile
+    from cmer.model import CHECKPOINT_FORMAT
+    p = Path(path)
+    if not p.exists(): raise MediaError(f"--model {p}: no such checkpoint")
+    if p.is_dir(): raise MediaError(f"--model {p}: a folder without default_model.json; give a checkpoint file (e.g. <out>/results/model.pt)")
+    with open(p, 'rb') as f: head = f.read(8)
+    no = f"--model {p}: not a cmer checkpoint"
+    if not zipfile.is_zipfile(p) and head[:1] != b'\x80':
+        raise MediaError(f"{no}: not a torch file (neither a zip archive nor a pickle; it starts with {head!r})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            ck = torch.load(p, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as e:
+        m = re.search(r'GLOBAL (\S+)', str(e)) or re.search(r'WeightsUnpickler error: \s*(\S[^\n]*)', str(e))
+        what = f"it names {m.group(1)}" if m and m.group(0).startswith('GLOBAL') else (m.group(1).strip() if m else 'refused')
+        raise MediaError(f"{no}: a pickle that needs arbitrary code to load ({what}); cmer loads weights only") from None
+    except Exception as e:
+        raise MediaError(f"{no}: torch cannot read it ({type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:160]})") from None
+    if not isinstance(ck, dict): raise MediaError(f"{no}: it holds a {type(ck).__name__}, not a checkpoint's dict")
+    if ck.get('format') != CHECKPOINT_FORMAT:
+        raise MediaError(f"{no}: format {ck.get('format')!r}, expected {CHECKPOINT_FORMAT!r}" if 'format' in ck else
+                         f"{no}: missing keys {[k for k in _CKPT_KEYS if k not in ck]} (keys: {sorted(map(str, ck))[:8]})")
+    miss = [k for k in _CKPT_KEYS if k not in ck]
+    if miss: raise MediaError(f"{no}: missing keys {miss}")
+    try: return load_checkpoint(p)
+    except Exception as e:
+        raise MediaError(f"--model {p}: a cmer checkpoint whose weights do not fit its configuration "
+                         f"({type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:160]})") from None
+
 # %% ../nbs/20_predict.ipynb #1806ac8b
 @dataclass
 class Predictor:
@@ -186,6 +245,7 @@ class Predictor:
     kind: str = 'default'           # 'default' (late fusion) or 'checkpoint' (one UnifiedModel)
     card: str|None = None           # the model card beside the weights, if any
     max_frames: int = 1500
+    synthetic: bool = False         # trained on the SYNTHETIC demo corpus (the checkpoint's meta says so)
 
     def score(self, feats:list[dict]) -> dict[str, np.ndarray]:
         "Per-modality probabilities `{modality: (n, C)}` and `'fused'` of segments' features (NaN where a modality is absent)."
@@ -233,11 +293,9 @@ def load_predictor(model:str|Path|None=None) -> Predictor:
                          modalities=('audio', 'video', 'text'), mfcc=fs_a.get('mfcc') or mfcc_settings(), text_model=fs_t.get('text_model', 'minilm'),
                          text_normalize=fs_t.get('text_normalize', True), video=dict(kind='fer4'),
                          models={'text': br['text'][0], 'audio': br['audio'][0]}, weights=info['fusion']['weights'], kind='default',
-                         card=str(card) if card.exists() else None)
+                         card=str(card) if card.exists() else None, synthetic=any(bool(b[1]['meta'].get('synthetic')) for b in br.values()))
     p = Path(model)
-    if p.is_dir(): raise MediaError(f"--model {p}: a folder without default_model.json; give a checkpoint file (e.g. <out>/results/model.pt)")
-    if not p.exists(): raise MediaError(f"--model {p}: no such checkpoint")
-    net, info = load_checkpoint(p)
+    net, info = read_checkpoint(p)
     fs = _feature_settings(info.get('meta', {}))
     mods = tuple(net.modalities)
     if 'audio' in mods and 'mfcc' not in fs: fs['mfcc'] = mfcc_settings()
@@ -245,7 +303,7 @@ def load_predictor(model:str|Path|None=None) -> Predictor:
     if 'video' in mods and 'video' not in fs: fs['video'] = dict(kind='embed', encoder='fer', selection='intensity', k=4)
     card = p.with_suffix('.md')
     return Predictor(name=f"checkpoint {p}", classes=list(info['classes']), modalities=mods, models={'all': net}, kind='checkpoint',
-                     card=str(card) if card.exists() else None, **fs)
+                     card=str(card) if card.exists() else None, synthetic=bool((info.get('meta') or {}).get('synthetic')), **fs)
 
 # %% ../nbs/20_predict.ipynb #c17a683b
 _CACHE = {}
@@ -339,8 +397,16 @@ def segment_table(segs:list[tuple[float, float]], transcripts:list[str], feats:l
         rows.append(r)
     return pd.DataFrame(rows)
 
-def timeline_plot(table:pd.DataFrame, classes:list, duration:float, title:str, path:str|Path):
-    "Fused probabilities per segment over time (stacked bands), transcripts, and each modality's winner; saved to `path`."
+def segment_label(emotion:str, transcript:str, seconds:float, duration:float) -> tuple[str, int]:
+    "The text over a segment of the timeline and its rotation: the whole emotion name across (and the words if they fit), else upright; never cut."
+    w = int(200 * seconds / max(duration, 1e-3))                    # characters that fit across the segment (fontsize 7, 12 in wide)
+    name = emotion or '?'
+    if len(name) > w: return name, 90
+    txt = textwrap.fill(textwrap.shorten(transcript, 3 * w, placeholder='…'), w) if transcript and w >= 6 else ''
+    return '\n'.join(x for x in [name, txt] if x), 0
+
+def timeline_plot(table:pd.DataFrame, classes:list, duration:float, title:str, path:str|Path, analysed:float|None=None):
+    "Fused probabilities per segment over time (stacked bands), transcripts, and each modality's winner; saved to `path`; past `analysed` s: hatched."
     import matplotlib; matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -353,13 +419,16 @@ def timeline_plot(table:pd.DataFrame, classes:list, duration:float, title:str, p
             if np.isnan(p): continue
             ax.bar(r.start, p, width=r.end - r.start, bottom=base, align='edge', color=COLORS.get(c), edgecolor='white', linewidth=0.5)
             base += p
-        w = max(3, int(200 * (r.end - r.start) / max(duration, 1e-3)))      # characters that fit over the segment (fontsize 7)
-        txt = textwrap.fill(textwrap.shorten(r.transcript, 3 * w, placeholder='…'), w) if r.transcript and w >= 6 else ''
-        ax.text((r.start + r.end) / 2, 1.03, '\n'.join(x for x in [r.emotion[:w] or '?', txt] if x), ha='center', va='bottom', fontsize=7)
+        label, rot = segment_label(r.emotion, r.transcript, r.end - r.start, duration)
+        ax.text((r.start + r.end) / 2, 1.03, label, ha='center', va='bottom', fontsize=7, rotation=rot)
         for j, s in enumerate(srcs):
             pr_ = np.array([r[f'p_{s}_{c}'] for c in classes], float)
             if np.isnan(pr_).any(): continue
             ax2.barh(j, r.end - r.start, left=r.start, height=0.8, color=COLORS.get(classes[int(pr_.argmax())]), alpha=0.35 + 0.65 * pr_.max())
+    if analysed is not None and analysed < duration:                  # what the file declares but does not hold
+        for a in (ax, ax2): a.axvspan(analysed, duration, facecolor='0.93', edgecolor='0.6', hatch='//', linewidth=0)
+        ax.text((analysed + duration) / 2, 0.5, f'not in the file\n(declared {duration:.1f} s,\ndecoded {analysed:.1f} s)',
+                ha='center', va='center', fontsize=8, color='0.3')
     ax.set_ylim(0, 1.55); ax.set_ylabel('fused probability'); ax.set_yticks([0, 0.5, 1])
     ax.legend(handles=[Patch(color=COLORS.get(c), label=class_name(c)) for c in classes], loc='lower right', bbox_to_anchor=(1, 1),
               ncol=len(classes), fontsize=8, frameon=False)
@@ -374,7 +443,10 @@ def timeline_plot(table:pd.DataFrame, classes:list, duration:float, title:str, p
 
 def summary_text(table:pd.DataFrame, info:dict) -> str:
     "A few lines for the terminal: the file, the model, the notes, segments and label shares, one line per segment (first 12)."
-    lines = [f"{info['file']}: {info['duration']:.1f} s, {len(table)} segment(s) ({info['segmentation']}); model: {info['model']}"]
+    span = (f"analysed 0-{info['analysed'][1]:.1f} s of {info['duration']:.1f} s declared (TRUNCATED)" if info.get('truncated')
+            else f"{info['duration']:.1f} s")
+    tag = ' [SYNTHETIC: trained on the demo corpus]' if info.get('model_synthetic') else ''
+    lines = [f"{info['file']}: {span}, {len(table)} segment(s) ({info['segmentation']}); model: {info['model']}{tag}"]
     lines += [f"note: {n}" for n in info['notes']]
     if len(table):
         share = table.groupby('emotion')['end'].sum() - table.groupby('emotion')['start'].sum()
@@ -392,16 +464,39 @@ def is_synthetic(path:str|Path, levels:int=6) -> bool:
     "Whether `path` lies inside a cmer demo corpus (a folder above it holds `demo_corpus.json`): its results are SYNTHETIC."
     return any((d/'demo_corpus.json').exists() for d in list(Path(path).resolve().parents)[:levels])
 
+def check_out(out:str|Path) -> Path:
+    "`out` if it is a writable folder or can be made one (its nearest existing folder is writable); `MediaError` at once otherwise."
+    out = Path(out).absolute()
+    if out.exists() and not out.is_dir(): raise MediaError(f"--out {out}: exists and is not a folder")
+    if out.is_symlink() and not out.exists(): raise MediaError(f"--out {out}: a link to {os.readlink(out)}, which does not exist")
+    base = out
+    while not base.exists(): base = base.parent
+    if not base.is_dir(): raise MediaError(f"--out {out}: cannot be made, {base} is a file")
+    if not os.access(base, os.W_OK | os.X_OK): raise MediaError(f"--out {out}: {base} is not writable")
+    return out
+
+def _stage_dir(out:Path) -> Path:
+    "A hidden staging folder on the filesystem of `out`: inside `out` if it exists (a mount point, a link elsewhere), else in its nearest existing folder."
+    base = out
+    while not base.is_dir(): base = base.parent
+    return Path(tempfile.mkdtemp(prefix='.cmer-predict.', suffix='.tmp', dir=base))
+
 def _publish(stage:Path, out:Path):
-    "Move the finished files of `stage` into `out` (each an atomic rename), then remove `stage`."
+    "Move the finished files of `stage` into `out` (each an atomic rename; a copy then a rename across filesystems), then remove `stage`."
     out.mkdir(parents=True, exist_ok=True)
-    for name in OUTPUTS: os.replace(stage/name, out/name)
+    for name in OUTPUTS:
+        try: os.replace(stage/name, out/name)
+        except OSError as e:
+            if e.errno != errno.EXDEV: raise
+            tmp = out/f'.{name}.cmer-tmp'
+            shutil.copyfile(stage/name, tmp); os.replace(tmp, out/name)
     shutil.rmtree(stage, ignore_errors=True)
 
 def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, window:float=4.0, min_silence:float=0.3,
             max_segment:float=15.0, progress:bool=True, asr=None) -> dict:
     "Emotions of the speech segments of a video or audio `file` by `model` (default: the shipped default model); outputs to `out`."
     t_all = time.perf_counter(); secs = {}
+    out = check_out(out if out is not None else Path.cwd()/f"{Path(file).stem}_emotions")   # before any work
     media = probe_media(file)
     pred = model if isinstance(model, Predictor) else load_predictor(model)
     notes = []
@@ -411,6 +506,13 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     if media['has_audio']:
         y = extract_audio(file)
         if len(y) < SR // 10: raise MediaError(f"{file}: its audio track is empty ({len(y)} samples)")
+    span = decoded_span(file, media, y)
+    dur = span['analysed'][1]
+    if dur <= 0: raise MediaError(f"{file}: declares {media['duration']:.1f} s but nothing in it can be decoded")
+    if span['truncated']:
+        dec = ', '.join(f"{k} {v:.1f} s" for k, v in span['decoded'].items() if v is not None)
+        notes.append(f"TRUNCATED: the file declares {media['duration']:.1f} s but only 0-{dur:.1f} s could be decoded ({dec}); "
+                     f"the last {span['missing']:.1f} s are not analysed (a cut or damaged file)")
     secs['audio'] = time.perf_counter() - t0; t0 = time.perf_counter()
     if not (use_audio or use_video):
         has = 'audio only' if media['has_audio'] else 'no audio track (video only)'
@@ -419,10 +521,10 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     secs['vad'] = time.perf_counter() - t0
     if segs: segmentation = 'speech segments by voice activity (Silero VAD)'
     elif use_video:
-        segs = fixed_windows(media['duration'], window); segmentation = f'fixed {window:g} s windows, face only'
+        segs = fixed_windows(dur, window); segmentation = f'fixed {window:g} s windows, face only'
         notes.append('no audio track: face-only segments over fixed windows' if y is None else
                      'no speech found in the audio: face-only segments over fixed windows')
-    else: raise MediaError(f"{file}: no speech found in its {media['duration']:.1f} s of audio (voice activity detection), and no video to fall back on")
+    else: raise MediaError(f"{file}: no speech found in its {dur:.1f} s of audio (voice activity detection), and no video to fall back on")
     if not use_audio and y is not None:
         notes.append(f"the model reads {modality_code(pred.modalities)}: the audio is used only to find the speech segments")
         y_feats = None
@@ -444,20 +546,25 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
         raise MediaError(f"{file}: none of its {len(segs)} segment(s) has a modality the model can use (no transcript, audio or face)")
     synthetic = is_synthetic(file)
     if synthetic: notes.insert(0, 'SYNTHETIC: the file belongs to a cmer demo corpus (espeak-ng speech, FER2013 faces)')
-    info = dict(file=str(Path(file).resolve()), synthetic=synthetic, duration=media['duration'], has_audio=media['has_audio'], has_video=media['has_video'],
+    if pred.synthetic: notes.insert(0, 'SYNTHETIC model: trained on the synthetic demo corpus (espeak-ng speech, FER2013 faces); '
+                                       'its emotions show that the chain runs, not what this file expresses')
+    info = dict(file=str(Path(file).resolve()), synthetic=synthetic, model_synthetic=pred.synthetic, duration=media['duration'],
+                declared_duration=span['declared'], decoded_duration=span['decoded'], analysed=span['analysed'], truncated=span['truncated'],
+                has_audio=media['has_audio'], has_video=media['has_video'],
                 model=pred.name, model_card=pred.card, classes=pred.classes, class_names=[class_name(c) for c in pred.classes],
                 modalities=list(pred.modalities), segmentation=segmentation, notes=notes, n_segments=len(table))
     res = dict(info=info, table=table, scores=scores, out=None)
-    out = Path(out) if out is not None else Path.cwd()/f"{Path(file).stem}_emotions"
     t0 = time.perf_counter()
-    stage = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', suffix='.tmp', dir=out.parent if out.parent.exists() else None))
+    stage = _stage_dir(out)
     try:
         table.to_csv(stage/'segments.csv', index=False)
         (stage/'segments.json').write_text(json.dumps(dict(info, segments=json.loads(table.to_json(orient='records'))), indent=1,
                                                       default=_json_default, ensure_ascii=False) + '\n')
         short = 'default model' if pred.kind == 'default' else pred.name.replace(str(Path(pred.name.split(' ', 1)[-1]).parent) + os.sep, '')
-        title = f"{'SYNTHETIC demo video ' if synthetic else ''}{Path(file).name}: {info['segmentation']}\nmodel: {short}"
-        timeline_plot(table, pred.classes, media['duration'], title, stage/'timeline.png')
+        cut = f" - TRUNCATED: 0-{dur:.1f} s of {span['declared']:.1f} s decoded" if span['truncated'] else ''
+        title = (f"{'SYNTHETIC demo video ' if synthetic else ''}{Path(file).name}: {info['segmentation']}{cut}"
+                 f"\nmodel: {short}{' - SYNTHETIC (trained on the demo corpus)' if pred.synthetic else ''}")
+        timeline_plot(table, pred.classes, media['duration'], title, stage/'timeline.png', analysed=dur if span['truncated'] else None)
         summary = summary_text(table, info)
         (stage/'summary.txt').write_text(summary + '\n')
         _publish(stage, out)
@@ -483,5 +590,7 @@ def cli_predict(argv:list[str]|None=None):
     a = ap.parse_args(argv)
     if a.window <= 0 or a.max_segment <= 0: raise ValueError(f"--window {a.window} and --max-segment {a.max_segment} must be positive")
     res = predict(a.file, a.model, a.out, window=a.window, max_segment=a.max_segment, progress=not a.no_progress)
+    for n in res['info']['notes']:
+        if n.startswith(('TRUNCATED', 'SYNTHETIC model')): print(f"cmer: warning: {n}", file=sys.stderr)
     print(res['summary'])
     print(f"outputs: {', '.join(OUTPUTS)} in {Path(res['out']).resolve()} ({res['seconds']['total']:.1f} s)")

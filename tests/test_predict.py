@@ -113,6 +113,10 @@ def test_chain_checkpoint_loads_through_model_option(media, av_checkpoint, tmp_p
     t = _check_outputs(out, 2)
     assert set(t.modalities) == {'AT'} and not any(c.startswith('p_video_') for c in t.columns)
     assert 'reads no video' in stdout
+    # its meta says it was trained on the SYNTHETIC demo corpus: the summary, the JSON and the timeline's title say so
+    j = json.loads((out/'segments.json').read_text())
+    assert j['model_synthetic'] is True and j['notes'][0].startswith('SYNTHETIC model') and 'SYNTHETIC' in stdout.splitlines()[0]
+    assert 'SYNTHETIC' in (out/'summary.txt').read_text().splitlines()[0] and 'cmer: warning: SYNTHETIC model' in err
 
 
 @pytest.mark.parametrize('case, message', [('missing', 'no such file'), ('text', 'not an audio or video file'),
@@ -146,3 +150,63 @@ def test_existing_out_keeps_other_files(media, tmp_path):
     predict(media['wav'], out=out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS + ['mine.txt'])
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]
+
+
+def test_truncated_video_says_what_was_analysed(media, tmp_path, capsys):
+    "A clip cut to 40 % of its bytes whose header survives (mkv): the span analysed against the declared one, a warning, the JSON fields."
+    from cmer.predict import make_clip
+    full = make_clip(tmp_path/'full.mkv', SENTENCES)
+    cut = tmp_path/'cut.mkv'; b = full.read_bytes(); cut.write_bytes(b[:int(len(b) * 0.4)])
+    out = tmp_path/'cut_out'
+    rc, stdout, err = _cli(['predict', cut, '--out', out, '--no-progress'], capsys)
+    assert rc == 0, err
+    t = _check_outputs(out)
+    j = json.loads((out/'segments.json').read_text())
+    assert j['truncated'] is True and j['analysed'][1] < 0.7 * j['declared_duration'] and t.end.max() <= j['analysed'][1] + 0.01
+    assert j['notes'][0].startswith('TRUNCATED: the file declares')
+    assert 'TRUNCATED' in stdout.splitlines()[0] and 'cmer: warning: TRUNCATED' in err
+    assert 'TRUNCATED' in (out/'summary.txt').read_text().splitlines()[0]
+
+
+def test_out_is_a_file_fails_before_any_work(media, tmp_path, capsys, monkeypatch):
+    "--out naming an existing file: one error line at once (the input is not even probed), the file untouched."
+    import cmer.predict
+    def no_work(*a, **k): raise AssertionError('probe_media ran before --out was checked')
+    monkeypatch.setattr(cmer.predict, 'probe_media', no_work)
+    f = tmp_path/'results.txt'; f.write_text('mine')
+    rc, _, err = _cli(['predict', media['wav'], '--out', f], capsys)
+    assert rc == 1 and err.strip().splitlines() == [f'cmer: error: --out {f}: exists and is not a folder'], err
+    assert f.read_text() == 'mine'
+
+
+def test_out_on_another_filesystem(media, av_checkpoint, tmp_path):
+    "--out a link to a folder on another filesystem (/dev/shm is a tmpfs): staged there, no cross-device rename, nothing left over."
+    import os
+    from cmer.predict import predict
+    shm = Path('/dev/shm')
+    if not (shm.is_dir() and os.access(shm, os.W_OK)) or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip('no writable /dev/shm on another filesystem than the temporary folder')
+    import tempfile, shutil
+    far = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        link = tmp_path/'out'; link.symlink_to(far)
+        predict(media['wav'], model=av_checkpoint, out=link, progress=False)
+        assert sorted(p.name for p in far.iterdir()) == OUTPUTS
+        assert sorted(p.name for p in tmp_path.iterdir()) == ['out']
+    finally: shutil.rmtree(far)
+
+
+@pytest.mark.parametrize('kind, message', [('text', "not a torch file (neither a zip archive nor a pickle; it starts with b'these ar')"),
+                                           ('code', 'a pickle that needs arbitrary code to load (it names '),
+                                           ('keys', "missing keys ['format', 'config', 'dims', 'classes', 'state_dict']")])
+def test_model_not_a_checkpoint(media, tmp_path, capsys, kind, message):
+    "--model given something else: one line, 'not a cmer checkpoint' and why; nothing written."
+    import torch, argparse
+    p = tmp_path/f'{kind}.pt'
+    if kind == 'text': p.write_text('these are my notes\n' * 20)
+    elif kind == 'code': torch.save({'args': argparse.Namespace(lr=0.1)}, p)
+    else: torch.save({'weights': torch.zeros(3)}, p)
+    rc, _, err = _cli(['predict', media['wav'], '--model', p, '--out', tmp_path/'o'], capsys)
+    lines = err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1 and lines[0].startswith(f'cmer: error: --model {p}: not a cmer checkpoint: ') and message in lines[0], lines
+    assert not (tmp_path/'o').exists()
