@@ -128,7 +128,10 @@ def _train(data, epochs, seed, batch_size, lr, weight_decay, label_smoothing, n_
     settings = dict(epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                     label_smoothing=label_smoothing, n_train=len(X), threads=threads, arch=arch)
     if ck and ck.exists():
-        s = torch.load(ck, weights_only=False)
+        try: s = torch.load(ck, map_location='cpu', weights_only=True)     # tensors, numbers, strings, lists, dicts: no pickled code runs
+        except Exception as e:
+            why = (str(e).split('WeightsUnpickler error:')[-1].strip().splitlines() or [''])[0][:200]
+            raise ValueError(f"{ck}: not a training checkpoint that loads weights-only ({type(e).__name__}: {why}); remove it to start again") from None
         if s['settings'] != settings: raise ValueError(f"{ck}: checkpoint of other settings {s['settings']}; remove it or use another ckpt_dir")
         model.load_state_dict(s['model']); opt.load_state_dict(s['opt']); sched.load_state_dict(s['sched'])
         hist, best, start = s['hist'], s['best'], s['epoch'] + 1
