@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (StepRun, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, _json_default)
 from .corpus import load_utterances
+from .demo import corpus_kind
 
 # %% auto #0
-__all__ = ['HALVES', 'VideoError', 'probe_video', 'plan_frames', 'decode_frames', 'detect_face', 'crop_square', 'utterance_part',
-           'extract_dialog', 'FrameStore', 'frame_store', 'save_frames', 'load_frames', 'video_available',
-           'frames_step']
+__all__ = ['HALVES', 'SPEAKER_SIDES', 'ACTIVE_MIN_NEIGHBORS', 'VideoError', 'probe_video', 'plan_frames', 'decode_frames',
+           'find_faces', 'detect_face', 'crop_square', 'resolve_speaker_sides', 'speaker_half', 'utterance_part',
+           'face_tracks', 'mouth_motion', 'active_face', 'extract_dialog', 'FrameStore', 'frame_store', 'save_frames',
+           'load_frames', 'speaker_half_report', 'video_available', 'frames_step']
 
 # %% ../nbs/05_frames.ipynb #e66cf93f
 class VideoError(RuntimeError):
@@ -126,17 +128,22 @@ def _cascade():
         _CASCADE['face'] = cv2.CascadeClassifier(str(p))
     return _CASCADE['face']
 
-def detect_face(rgb:np.ndarray, max_height:int=240) -> tuple[np.ndarray, float]|None:
-    "The largest frontal face in an RGB image as `(box x, y, w, h)` in its pixels and the detector's weight, or None."
+def find_faces(rgb:np.ndarray, max_height:int=240, min_neighbors:int=5) -> list[tuple[np.ndarray, float]]:
+    "Every frontal face in an RGB image as `(box x, y, w, h)` in its pixels and the detector's weight, largest first."
     import cv2
     g = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     s = min(1.0, max_height / g.shape[0])
     if s < 1: g = cv2.resize(g, (max(1, round(g.shape[1] * s)), max(1, round(g.shape[0] * s))), interpolation=cv2.INTER_AREA)
     m = max(24, int(0.15 * min(g.shape)))
-    boxes, _, weights = _cascade().detectMultiScale3(g, scaleFactor=1.1, minNeighbors=5, minSize=(m, m), outputRejectLevels=True)
-    if len(boxes) == 0: return None
-    i = int(np.argmax(boxes[:, 2] * boxes[:, 3]))
-    return np.round(boxes[i] / s).astype(int), float(np.ravel(weights)[i])
+    boxes, _, weights = _cascade().detectMultiScale3(g, scaleFactor=1.1, minNeighbors=min_neighbors, minSize=(m, m), outputRejectLevels=True)
+    if len(boxes) == 0: return []
+    order = np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind='stable')
+    return [(np.round(boxes[i] / s).astype(int), float(np.ravel(weights)[i])) for i in order]
+
+def detect_face(rgb:np.ndarray, max_height:int=240) -> tuple[np.ndarray, float]|None:
+    "The largest frontal face in an RGB image as `(box x, y, w, h)` in its pixels and the detector's weight, or None."
+    faces = find_faces(rgb, max_height)
+    return faces[0] if faces else None
 
 def crop_square(rgb:np.ndarray, box:np.ndarray|None, size:int=96, margin:float=1.07) -> np.ndarray:
     "A `size`² crop: the square around `box` enlarged by `margin` (edge-padded at the border), or the centre square if `box` is None."
@@ -152,55 +159,149 @@ def crop_square(rgb:np.ndarray, box:np.ndarray|None, size:int=96, margin:float=1
     return cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA if s > size else cv2.INTER_LINEAR)
 
 # %% ../nbs/05_frames.ipynb #6ab04214
-HALVES = ('whole', 'left', 'right', 'speaker')
+HALVES = ('whole', 'left', 'right', 'speaker', 'active')
+SPEAKER_SIDES = {
+    'demo': {'F': 'left', 'M': 'right'},           # cmer's generated corpora (SYNTHETIC and PAIRED, `cmer.demo.SIDE`): female left
+    'iemocap': {'lead': 'left', 'other': 'right'},  # IEMOCAP: the dialog's lead actor (the F/M after SesNN in its name) left
+}
+
+def resolve_speaker_sides(spec:str|dict|None=None, corpus:str|Path|None=None) -> tuple[dict, str]:
+    "The speaker -> half mapping and where it comes from: a dict, a preset of `SPEAKER_SIDES`, or None (the corpus's marker, else 'iemocap')."
+    if isinstance(spec, dict): sides, src = dict(spec), 'given'
+    elif spec is None:
+        kind = corpus_kind(corpus) if corpus is not None else dict(kind='real', speaker_sides=None)
+        if kind['speaker_sides']: sides, src = dict(kind['speaker_sides']), f"the {kind['kind']} corpus's own layout (demo_corpus.json)"
+        else: sides, src = dict(SPEAKER_SIDES['iemocap']), "IEMOCAP's layout (preset 'iemocap': the dialog's lead actor left)"
+    elif spec in SPEAKER_SIDES: sides, src = dict(SPEAKER_SIDES[spec]), f"preset {spec!r}"
+    else: raise ValueError(f"speaker_sides={spec!r}: expected a dict like {{'F': 'left', 'M': 'right'}}, None, or one of {list(SPEAKER_SIDES)}")
+    bad = {k: v for k, v in sides.items() if k not in ('F', 'M', 'lead', 'other') or v not in ('left', 'right')}
+    if bad or not sides or (('lead' in sides) != ('other' in sides)):
+        raise ValueError(f"speaker_sides={sides}: keys are speaker genders 'F'/'M' or 'lead' and 'other' (the dialog's lead actor and the "
+                         f"other one), values 'left'/'right'")
+    return sides, src
+
+def speaker_half(gender:str, sides:dict, dialog:str|None=None) -> str:
+    "`'left'` or `'right'`: the half of the split screen that shows a speaker of `gender` in `dialog`, by `sides`."
+    if gender in sides: return sides[gender]
+    if 'lead' in sides and gender in ('F', 'M'):
+        m = re.match(r'^Ses\d+([FM])', dialog or '')
+        if not m: raise ValueError(f"speaker_sides={sides}: the lead actor is the F/M after SesNN in the dialog name, but dialog {dialog!r} has none")
+        return sides['lead' if m[1] == gender else 'other']
+    raise ValueError(f"side='speaker': no half configured for speaker gender {gender!r} (speaker_sides={sides})")
 
 def _part(rgb:np.ndarray, part:str) -> tuple[np.ndarray, int]:
     "The part of a frame to use and its x offset."
-    if part == 'whole': return rgb, 0
+    if part in ('whole', 'active'): return rgb, 0
     w = rgb.shape[1] // 2
     return (rgb[:, :w], 0) if part == 'left' else (rgb[:, w:], w)
 
-def utterance_part(gender:str, side:str='whole', speaker_sides:dict|None=None) -> str:
-    "`'whole'`, `'left'` or `'right'`: the part of the frame used for an utterance of a speaker of `gender`."
+def utterance_part(gender:str, side:str='whole', speaker_sides:dict|None=None, dialog:str|None=None) -> str:
+    "`'whole'`, `'left'`, `'right'` or `'active'`: the part of the frame used for an utterance of a speaker of `gender` in `dialog`."
     if side not in HALVES: raise ValueError(f"side={side!r}: expected one of {HALVES}")
     if side != 'speaker': return side
-    sides = speaker_sides or {'F': 'left', 'M': 'right'}
-    if gender not in sides: raise ValueError(f"side='speaker': no half configured for speaker gender {gender!r} (speaker_sides={sides})")
-    return sides[gender]
+    return speaker_half(gender, speaker_sides or SPEAKER_SIDES['demo'], dialog)
 
+# %% ../nbs/05_frames.ipynb #d025f025
+ACTIVE_MIN_NEIGHBORS = 3   # side='active' lets the detector propose more faces (5 elsewhere): motion, not the detector, decides
+
+def face_tracks(dets:list[list[tuple[np.ndarray, float]]]) -> list[dict[int, np.ndarray]]:
+    "Faces of successive frames linked into tracks: `[{frame index: box}, ...]` (a face joins the nearest track whose last box centre is within half a face width)."
+    tracks, last = [], []
+    for i, ds in enumerate(dets):
+        taken = set()
+        for box, _ in ds:
+            c = box[:2] + box[2:] / 2
+            best = None
+            for k, lb in enumerate(last):
+                if k in taken: continue
+                d = float(np.hypot(*(c - (lb[:2] + lb[2:] / 2))))
+                if d < 0.5 * max(lb[2], box[2]) and (best is None or d < best[1]): best = (k, d)
+            k = best[0] if best else len(tracks)
+            if not best: tracks.append({}); last.append(box)
+            tracks[k][i] = box; last[k] = box; taken.add(k)
+    return tracks
+
+def mouth_motion(frames:list[np.ndarray], box:np.ndarray, partners:list[np.ndarray|None]|None=None) -> float:
+    "Mean absolute grey-level difference of the lower third of `box` between successive `frames` and between each frame and its `partners` (the next video frame); 0 without a pair."
+    x, y, w, h = (int(v) for v in box)
+    H, W = frames[0].shape[:2]
+    y0, y1, x0, x1 = max(0, y + 2 * h // 3), min(H, y + h), max(0, x), min(W, x + w)
+    if y1 <= y0 or x1 <= x0: return 0.0
+    g = lambda f: f[y0:y1, x0:x1].astype(np.float32).mean(2)
+    pairs = list(zip(frames, frames[1:])) + [(f, p) for f, p in zip(frames, partners or []) if p is not None]
+    return float(np.mean([np.abs(g(a) - g(b)).mean() for a, b in pairs])) if pairs else 0.0
+
+def active_face(frames:list[np.ndarray], dets:list[list[tuple[np.ndarray, float]]], partners:list[np.ndarray|None]|None=None) -> dict:
+    "The face track whose mouth region moves most over an utterance's `frames`: its box per frame (None where not detected), its median box and every track's motion."
+    tracks = face_tracks(dets)
+    if not tracks: return dict(boxes=[None] * len(frames), box=None, motion=[], track=-1)
+    n = np.array([len(t) for t in tracks])
+    med = [np.median(np.stack(list(t.values())), 0).round().astype(int) for t in tracks]
+    motion = [mouth_motion(frames, b, partners) for b in med]
+    wid = np.array([b[2] for b in med])
+    ok = wid >= 0.4 * wid.max()                      # not a small false detection (a face far narrower than the widest)
+    k = max(np.flatnonzero(ok), key=lambda j: (motion[j], n[j], wid[j]))
+    return dict(boxes=[tracks[k].get(i) for i in range(len(frames))], box=med[k], motion=[round(m, 3) for m in motion], track=int(k))
+
+# %% ../nbs/05_frames.ipynb #802451ff
 def extract_dialog(task:dict) -> dict:
     "Frames, crops and face data of every utterance of one dialog video; errors per utterance instead of exceptions."
     video, rows, o = task['video'], task['utts'], task['opts']
-    res = dict(video=video, utts={}, errors={}, warnings=[], n_decoded=0, seconds_decode=0.0, seconds_faces=0.0)
+    res = dict(video=video, width=0, utts={}, errors={}, warnings=[], n_decoded=0, seconds_decode=0.0, seconds_faces=0.0, motion={})
     if not video or not Path(video).exists():
         why = f"dialog video {video} does not exist" if video else "the corpus has no video for this dialog"
         res['errors'] = {r['utt_id']: why for r in rows}; return res
     try: info = probe_video(video)
     except VideoError as e: res['errors'] = {r['utt_id']: str(e) for r in rows}; return res
-    need = {}          # frame number -> list of (utterance, part)
+    res['width'] = info['width']
+    need, last, partner = {}, {}, {}   # frame number -> [(utterance, part)]; utterance -> its last frame; -> partner frames
     for r in rows:
         try:
-            part = utterance_part(r['gender'], o['side'], o['speaker_sides'])
-            for n in plan_frames(r['start'], r['end'], info, o['fps'], o['max_frames']): need.setdefault(int(n), []).append((r['utt_id'], part))
+            part = utterance_part(r['gender'], o['side'], o['speaker_sides'], r.get('dialog'))
+            planned = plan_frames(r['start'], r['end'], info, o['fps'], o['max_frames'])
+            for n in planned: need.setdefault(int(n), []).append((r['utt_id'], part))
+            if part == 'active':     # each frame's next video frame (the previous at the end): mouth motion at the video's own rate
+                hi = min(int(np.floor(r['end'] * info['fps'] + 1e-6)), info['n_frames'] - 1)
+                partner[r['utt_id']] = nxt = {int(n): int(n) + 1 if n + 1 <= hi else int(n) - 1 for n in planned}
+                for m in nxt.values():
+                    if m >= 0: need.setdefault(m, []).append((r['utt_id'], 'partner'))
+            last[r['utt_id']] = max([int(planned[-1]), *partner.get(r['utt_id'], {}).values()])
         except ValueError as e: res['errors'][r['utt_id']] = f"{video}: {e}"
     acc = {r['utt_id']: dict(images=[], times=[], frame=[], face=[], score=[], box=[]) for r in rows if r['utt_id'] not in res['errors']}
+    buf, pbuf = {}, {}    # side='active': the utterance's frames with all their faces, and partner frames, until its last frame is in
+    def _finish_active(utt):
+        fr, pf = buf.pop(utt, []), pbuf.pop(utt, {})
+        if not fr: return
+        ch = active_face([f[2] for f in fr], [f[3] for f in fr], [pf.get(partner[utt][f[0]]) for f in fr])
+        res['motion'][utt] = ch['motion']
+        for (n, t, rgb, ds), box in zip(fr, ch['boxes']):
+            w = next((w for b, w in ds if box is not None and b is box), 0.0)
+            use = box if box is not None else ch['box']      # a frame where the chosen face was missed: its median box
+            a = acc[utt]; a['images'].append(crop_square(rgb, use, o['crop_size'], o['margin'])); a['times'].append(t); a['frame'].append(n)
+            a['face'].append(box is not None); a['score'].append(w); a['box'].append([-1, -1, -1, -1] if box is None else list(box))
     t0 = time.perf_counter(); t_faces = 0.0; ff_errors = []
     try:
         for n, t, rgb in decode_frames(video, np.array(sorted(need), dtype=int), info, ff_errors):
             res['n_decoded'] += 1
             t1 = time.perf_counter(); cache = {}
             for utt, part in need[n]:
+                if part == 'partner': pbuf.setdefault(utt, {})[n] = rgb; continue
                 if part not in cache:
                     img, x0 = _part(rgb, part)
-                    det = detect_face(img) if o['detect_faces'] else None
-                    box = None if det is None else det[0]
-                    cache[part] = (crop_square(img, box, o['crop_size'], o['margin']), det is not None,
-                                   det[1] if det else 0.0, [-1, -1, -1, -1] if box is None else [box[0] + x0, box[1], box[2], box[3]])
+                    if part == 'active': cache[part] = find_faces(img, min_neighbors=ACTIVE_MIN_NEIGHBORS) if o['detect_faces'] else []
+                    else:
+                        det = detect_face(img) if o['detect_faces'] else None
+                        box = None if det is None else det[0]
+                        cache[part] = (crop_square(img, box, o['crop_size'], o['margin']), det is not None,
+                                       det[1] if det else 0.0, [-1, -1, -1, -1] if box is None else [box[0] + x0, box[1], box[2], box[3]])
+                if part == 'active': buf.setdefault(utt, []).append((n, t, rgb, cache[part])); continue
                 crop, face, score, gbox = cache[part]
                 a = acc[utt]; a['images'].append(crop); a['times'].append(t); a['frame'].append(n)
                 a['face'].append(face); a['score'].append(score); a['box'].append(gbox)
+            for utt in {u for u, p in need[n] if p in ('active', 'partner') and last[u] == n}: _finish_active(utt)
             t_faces += time.perf_counter() - t1
     except VideoError as e: res['warnings'].append(str(e))
+    for utt in list(buf): _finish_active(utt)       # a video that ended early: what was decoded
     res['seconds_decode'] = time.perf_counter() - t0 - t_faces; res['seconds_faces'] = t_faces
     if res['n_decoded'] < len(need):
         res['warnings'].append(f"video {video}: {len(need) - res['n_decoded']} of {len(need)} requested frames could not be decoded "
@@ -264,6 +365,31 @@ def load_frames(out:str|Path) -> FrameStore:
     with np.load(p, allow_pickle=False) as z:
         return FrameStore(z['ids'], z['offsets'], **{k: z[k] for k in FrameStore.ARRAYS}, meta=json.loads(str(z['meta'])))
 
+# %% ../nbs/05_frames.ipynb #88a28202
+def speaker_half_report(st:FrameStore, df:pd.DataFrame, widths:dict, sides:dict, truth:dict|None=None) -> dict:
+    "Where the chosen faces lie: each utterance's half (median centre of its face boxes) against the configured half (`sides`) and, where known, the true one."
+    tab = df.set_index('utt_id')
+    n_face = n_conf = ok_conf = n_true = ok_true = fr_n = fr_ok = 0
+    for u in st.ids:
+        d = st[u]; f = d['face']
+        if not f.any(): continue
+        n_face += 1
+        cx = d['box'][f, 0] + d['box'][f, 2] / 2; mid = widths[u] / 2
+        half = 'left' if np.median(cx) < mid else 'right'
+        g, dialog = tab.loc[u, 'gender'], tab.loc[u, 'dialog']
+        try: conf = speaker_half(g, sides, dialog)
+        except ValueError: conf = None
+        if conf: n_conf += 1; ok_conf += half == conf
+        if truth:
+            try: true = speaker_half(g, truth, dialog)
+            except ValueError: continue
+            n_true += 1; ok_true += half == true
+            fr_n += int(f.sum()); fr_ok += int(((cx < mid) == (true == 'left')).sum())
+    r = lambda a, b: round(a / b, 4) if b else None
+    return dict(n_utterances=len(st), n_with_face=n_face, configured_sides=sides, configured_agreement=r(ok_conf, n_conf),
+                truth=truth, speaker_half_share=r(ok_true, n_true) if truth else None,
+                speaker_half_frame_share=r(fr_ok, fr_n) if truth else None, n_truth=n_true)
+
 # %% ../nbs/05_frames.ipynb #92dda418
 def video_available(out:str|Path) -> tuple[bool, str]:
     "Whether the corpus under `out` has any dialog video, and if not, why."
@@ -273,15 +399,16 @@ def video_available(out:str|Path) -> tuple[bool, str]:
     if not (load_utterances(out).video.fillna('') != '').any(): return False, "no utterance of the corpus has a dialog video"
     return True, ''
 
-def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12, side:str='whole',
-                speaker_sides:dict|None=None, detect_faces:bool=True, crop_size:int=96, margin:float=1.07,
+def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12, side:str='speaker',
+                speaker_sides:str|dict|None=None, detect_faces:bool=True, crop_size:int=96, margin:float=1.07,
                 n_jobs:int=1, force:bool=False) -> dict:
     "Extract each utterance's frames and face crops into `<out>/frames/frames.npz`; return the manifest."
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
-    speaker_sides = dict(speaker_sides or {'F': 'left', 'M': 'right'})
+    sides, sides_from = resolve_speaker_sides(speaker_sides, corpus)
+    truth = corpus_kind(corpus)['speaker_sides']          # known for cmer's generated corpora only
     if side not in HALVES: raise ValueError(f"side={side!r}: expected one of {HALVES}")
     if fps <= 0 or max_frames < 1 or crop_size < 8: raise ValueError(f"fps={fps}, max_frames={max_frames}, crop_size={crop_size}: need fps > 0, max_frames >= 1, crop_size >= 8")
-    params = dict(corpus=str(corpus), out=str(out), fps=fps, max_frames=max_frames, side=side, speaker_sides=speaker_sides,
+    params = dict(corpus=str(corpus), out=str(out), fps=fps, max_frames=max_frames, side=side, speaker_sides=sides,
                   detect_faces=detect_faces, crop_size=crop_size, margin=margin, n_jobs=n_jobs)
     table = step_dir(out, 'corpus')/'utterances.csv'
     df = load_utterances(out)
@@ -290,27 +417,34 @@ def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12,
         if run.current: return run.manifest
         ok, why = video_available(out)
         if ok:
-            opts = dict(fps=fps, max_frames=max_frames, side=side, speaker_sides=speaker_sides, detect_faces=detect_faces,
+            opts = dict(fps=fps, max_frames=max_frames, side=side, speaker_sides=sides, detect_faces=detect_faces,
                         crop_size=crop_size, margin=margin)
-            _extract_all(run, df, out, opts, n_jobs)
+            _extract_all(run, df, out, opts, n_jobs, truth, sides_from)
         else: run.record(skipped=why, n_utterances=len(df))
     r = run.manifest['report']
     if 'skipped' in r: print(f"frames: skipped: {r['skipped']}")
-    else: print(f"frames: {r['n_frames']} frames of {r['n_with_frames']}/{r['n_utterances']} utterances ({r['frames_without_face']} "
-                f"without a detected face); {r['n_failed']} utterance(s) failed" + (' [SYNTHETIC demo corpus]' if r['synthetic'] else ''))
+    else:
+        sh = r['speaker_half']
+        where = (f"; chosen face on the speaker's half in {sh['speaker_half_share']:.1%} of {sh['n_truth']} utterances with a face"
+                 if sh.get('speaker_half_share') is not None else
+                 f"; chosen face on the configured speaker half in {sh['configured_agreement']:.1%}" if sh.get('configured_agreement') is not None else '')
+        print(f"frames: {r['n_frames']} frames of {r['n_with_frames']}/{r['n_utterances']} utterances ({r['frames_without_face']} "
+              f"without a detected face); {r['n_failed']} utterance(s) failed; side={r['side']!r}{where}"
+              + (' [SYNTHETIC demo corpus]' if r['synthetic'] else ''))
     return run.manifest
 
-def _extract_all(run:StepRun, df:pd.DataFrame, out:Path, opts:dict, n_jobs:int):
+def _extract_all(run:StepRun, df:pd.DataFrame, out:Path, opts:dict, n_jobs:int, truth:dict|None=None, sides_from:str=''):
     "The work of the frames step: one task per dialog video, then the store, the index and the report."
-    tasks = [dict(video=v, utts=g[['utt_id', 'start', 'end', 'gender']].to_dict('records'), opts=opts)
+    tasks = [dict(video=v, utts=g[['utt_id', 'start', 'end', 'gender', 'dialog']].to_dict('records'), opts=opts)
              for v, g in df.assign(video=df.video.fillna('')).groupby('video', sort=False)]
     t0 = time.perf_counter()
     results, fails = parallel_map(extract_dialog, tasks, n_jobs=n_jobs, desc='frames', key=lambda t: t['video'] or '(no video)')
     wall = time.perf_counter() - t0
-    per_utt, errors = {}, {}
+    per_utt, errors, widths, motion = {}, {}, {}, {}
     for t, r, in zip(tasks, results):
         if r is None: errors.update({u['utt_id']: f"{t['video']}: extraction failed" for u in t['utts']}); continue
-        per_utt.update(r['utts']); errors.update(r['errors'])
+        per_utt.update(r['utts']); errors.update(r['errors']); motion.update(r.get('motion', {}))
+        widths.update({u: r['width'] for u in r['utts']})
         for w in r['warnings']: run.warn(w)
     for f in fails: run.warn(f"{f['item']}: {f['error']}")
     synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))
@@ -325,9 +459,14 @@ def _extract_all(run:StepRun, df:pd.DataFrame, out:Path, opts:dict, n_jobs:int):
     for u in df.utt_id:
         if u in errors: run.fail(u, errors[u])
     done, lens = [r for r in results if r], st.lengths
+    half = dict(speaker_half_report(st, df, widths, opts['speaker_sides'], truth), side=opts['side'], configured_from=sides_from,
+                truth_from='the generated corpus (demo_corpus.json)' if truth else None)
+    if motion: half['active_tracks'] = dict(mean_faces_per_utterance=round(float(np.mean([len(m) for m in motion.values()])), 3),
+                                            utterances_with_two_or_more_faces=int(sum(len(m) > 1 for m in motion.values())))
     run.record(n_utterances=len(df), n_with_frames=len(st), n_failed=len(errors), n_frames=int(lens.sum()),
                frames_per_utterance=dict(min=int(lens.min()), mean=round(float(lens.mean()), 2), max=int(lens.max())) if len(st) else {},
                frames_without_face=int((~st.face).sum()), face_rate=round(float(st.face.mean()), 4) if len(st.face) else 0.0,
+               side=opts['side'], speaker_half=half,
                n_videos=len(tasks), frames_decoded=sum(r['n_decoded'] for r in done),
                seconds_decode=round(sum(r['seconds_decode'] for r in done), 3),
                seconds_faces=round(sum(r['seconds_faces'] for r in done), 3), seconds_wall=round(wall, 3), synthetic=synthetic)

@@ -67,3 +67,37 @@ def test_image_aug_is_reproducible(tiny_corpus, tmp_path):
     image_aug_step(tiny_corpus, out, seed=7)
     c = load_features(features_dir(out)/'frames_aug.npz')
     assert c.data.shape == a.data.shape and not np.array_equal(c.data, a.data)
+
+
+def test_speaker_face_by_default(tiny_corpus, tmp_path):
+    "The frames step takes the speaking actor's half by default (the halves recorded in the demo corpus) and reports the share of utterances whose face lies there."
+    from cmer.corpus import corpus_step
+    from cmer.frames import frames_step
+    out = tmp_path/'out'
+    corpus_step(tiny_corpus, out)
+    r = frames_step(tiny_corpus, out, max_frames=4)['report']
+    sh = r['speaker_half']
+    assert r['side'] == 'speaker' and sh['configured_sides'] == {'F': 'left', 'M': 'right'} and sh['truth'] == {'F': 'left', 'M': 'right'}
+    assert sh['n_truth'] >= 0.9 * r['n_utterances'], sh          # nearly every utterance has a detected face
+    assert sh['speaker_half_share'] >= 0.95 and sh['speaker_half_frame_share'] >= 0.95, sh
+
+
+def test_active_face_is_the_speaker(tiny_corpus, tmp_path):
+    "side='active' (the face whose mouth region moves most) finds the speaking actor without a mapping; 'whole' (the largest face) does not."
+    from cmer.corpus import corpus_step, load_utterances
+    from cmer.frames import extract_dialog, frame_store, speaker_half_report
+    out = tmp_path/'out'
+    corpus_step(tiny_corpus, out)
+    df = load_utterances(out)
+    df = df[df.session <= 2]
+    opts = dict(fps=2.0, max_frames=6, speaker_sides={'F': 'left', 'M': 'right'}, detect_faces=True, crop_size=48, margin=1.07)
+    share = {}
+    for side in ('active', 'whole'):
+        per = {}
+        for v, g in df.groupby('video'):
+            r = extract_dialog(dict(video=v, utts=g[['utt_id', 'start', 'end', 'gender', 'dialog']].to_dict('records'), opts=dict(opts, side=side)))
+            assert not r['errors']; per.update(r['utts'])
+        st = frame_store(per, size=48)
+        rep = speaker_half_report(st, df, {u: 480 for u in st.ids}, opts['speaker_sides'], truth=opts['speaker_sides'])
+        share[side] = rep['speaker_half_share']
+    assert share['active'] >= 0.9 and share['whole'] <= 0.6, share
