@@ -405,6 +405,8 @@ def dask_client(scheduler:str, # 'tcp://host:8786' (a running scheduler) or 'loc
     try: from dask.distributed import Client, LocalCluster
     except ImportError:
         raise MissingResourceError(f"dask.distributed (CMER_SCHEDULER={scheduler!r})", "Install it: pip install dask==2026.8.0 distributed==2026.8.0") from None
+    import logging
+    logging.getLogger('distributed').setLevel(logging.WARNING)   # its INFO lines (ports, nannies) would fill step notebooks
     if m := re.fullmatch(r'local:(\d+)', scheduler):
         if int(m[1]) < 1: raise ValueError(f"scheduler {scheduler!r}: a LocalCluster needs at least one worker")
         cluster = LocalCluster(n_workers=int(m[1]), threads_per_worker=1, processes=True, dashboard_address=':0')
@@ -462,10 +464,11 @@ def _dask_map(fn, items:list, scheduler:str, desc, progress) -> list:
                         "arguments pickle") from None
     out = []
     with tqdm(total=len(items), desc=desc, disable=not progress, leave=False) as bar:
-        for i, f in enumerate(futs):
+        for i in range(len(futs)):
+            f, futs[i] = futs[i], None                                               # held here only: released once read
             try: out.append(f.result())
             except Exception as e: out.append((False, f'{type(e).__name__}: {e}'))   # the task itself died (e.g. KilledWorker)
-            futs[i] = None; bar.update(1)                                            # release the result on the cluster
+            del f; bar.update(1)
     return out
 
 def parallel_map(fn:Callable, items:Iterable, n_jobs:int=1, desc:str|None=None, key:Callable=str,
