@@ -405,7 +405,8 @@ def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12,
     "Extract each utterance's frames and face crops into `<out>/frames/frames.npz`; return the manifest."
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     sides, sides_from = resolve_speaker_sides(speaker_sides, corpus)
-    truth = corpus_kind(corpus)['speaker_sides']          # known for cmer's generated corpora only
+    kind = corpus_kind(corpus)
+    truth = kind['speaker_sides']                         # known for cmer's generated corpora only
     if side not in HALVES: raise ValueError(f"side={side!r}: expected one of {HALVES}")
     if fps <= 0 or max_frames < 1 or crop_size < 8: raise ValueError(f"fps={fps}, max_frames={max_frames}, crop_size={crop_size}: need fps > 0, max_frames >= 1, crop_size >= 8")
     params = dict(corpus=str(corpus), out=str(out), fps=fps, max_frames=max_frames, side=side, speaker_sides=sides,
@@ -420,6 +421,7 @@ def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12,
             opts = dict(fps=fps, max_frames=max_frames, side=side, speaker_sides=sides, detect_faces=detect_faces,
                         crop_size=crop_size, margin=margin)
             _extract_all(run, df, out, opts, n_jobs, truth, sides_from)
+            run.record(data_kind=kind['kind'], data_label=kind['label'])
         else: run.record(skipped=why, n_utterances=len(df))
     r = run.manifest['report']
     if 'skipped' in r: print(f"frames: skipped: {r['skipped']}")
@@ -430,7 +432,7 @@ def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12,
                  f"; chosen face on the configured speaker half in {sh['configured_agreement']:.1%}" if sh.get('configured_agreement') is not None else '')
         print(f"frames: {r['n_frames']} frames of {r['n_with_frames']}/{r['n_utterances']} utterances ({r['frames_without_face']} "
               f"without a detected face); {r['n_failed']} utterance(s) failed; side={r['side']!r}{where}"
-              + (' [SYNTHETIC demo corpus]' if r['synthetic'] else ''))
+              + (f" [{r['data_label']}]" if r.get('data_label') else ' [SYNTHETIC demo corpus]' if r['synthetic'] else ''))
     return run.manifest
 
 def _extract_all(run:StepRun, df:pd.DataFrame, out:Path, opts:dict, n_jobs:int, truth:dict|None=None, sides_from:str=''):
