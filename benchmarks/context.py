@@ -226,7 +226,8 @@ def run_cmer(E, y, table, n_classes, folds, cands, seeds, epochs, patience, embe
                                   all_candidates={f'k={c[0]},bi={c[1]}': dict(val_ua=round(runs[c]['val_ua'], 4), test_ua=round(runs[c]['ua'], 4))
                                                   for c in runs}))
         log(f"cmer fold Ses0{test_s}: past-only chosen k={res['with context (past only)'][-1]['k']} UA "
-            f"{res['with context (past only)'][-1]['ua']:.3f}, without {res['without context'][-1]['ua']:.3f} ({time.perf_counter() - t:.0f} s)")
+            f"{res['with context (past only)'][-1]['ua']:.3f}" + (f", without {res['without context'][-1]['ua']:.3f}" if res['without context'] else '')
+            + f" ({time.perf_counter() - t:.0f} s)")
     return {n: r for n, r in res.items() if r}
 
 
@@ -247,7 +248,9 @@ def report(R) -> str:
          "absent), flagged as same or other speaker; only the past unless marked *bidirectional* (offline corpora only). "
          "No label of any context utterance is used, only its transcript.", "",
          "Settings are chosen without the test session: for the baselines (k, C) by the mean UA of grouped inner folds over the "
-         f"4 training sessions ({R['n_inner']} folds; k in {R['ks']}, C per method); for cmer the candidate (k, past/bidirectional) "
+         f"4 training sessions ({R['n_inner']} folds; TF-IDF: k in {R.get('tfidf_ks', [0, 8, 16, 32])}, C in {R.get('tfidf_cs', [1.0, 3.0])}; "
+         f"embedding: k in {R['ks']}, C in [0.001, 0.003, 0.01, 0.1]); for cmer (UnifiedModel in text mode → ContextHead, trained end to end on frozen sentence embeddings) the candidate "
+         f"(k, past/bidirectional; each pooling's candidates in the commands above) "
          f"with the best UA on a held-out training session (the next session), mean over {len(R['seeds'])} seed(s), early stopping "
          "on the same held-out session. 'without context' = the same method restricted to k = 0, chosen the same way.", "",
          "IEMOCAP's scripted dialogues use the same scripts in every session, so a test utterance's script (and its context) "
@@ -309,6 +312,8 @@ def main(argv=None):
     ap.add_argument('--cache', default='/tmp/h7')
     ap.add_argument('--encoders', default='minilm')
     ap.add_argument('--ks', default='0,4,8,16,32')
+    ap.add_argument('--tfidf-ks', default='0,8,16,32')
+    ap.add_argument('--tfidf-cs', default='1,3')
     ap.add_argument('--cmer-ks', default='0,4,8,16')
     ap.add_argument('--bi-ks', default='8')
     ap.add_argument('--seeds', default='0')
@@ -340,14 +345,14 @@ def main(argv=None):
     skip = set(a.skip.split(',')) - {''}
     R = dict(data=DATA_LABEL, command='python benchmarks/context.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
              n_utterances=len(table), classes=classes, folds=folds, ks=ks, n_inner=a.n_inner, seeds=seeds,
-             cmer_candidates=[list(c) for c in cands], embed=a.embed, epochs=epochs, patience=a.patience,
+             cmer_candidates=[list(c) for c in cands], tfidf_ks=[int(k) for k in a.tfidf_ks.split(',')], tfidf_cs=[float(c) for c in a.tfidf_cs.split(',')], embed=a.embed, epochs=epochs, patience=a.patience,
              machine=f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__}, 1 torch thread",
              class_counts=table.label.value_counts().to_dict(), methods={}, seconds={}, finetune=False,
              started=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
     log(f"{len(table)} utterances, {table.dialog.nunique()} dialogs, classes {classes}")
     if 'tfidf' not in skip:
         t = time.perf_counter()
-        r = run_lr('tfidf', table, y, None, ks, [0.3, 1.0, 3.0], a.n_inner, folds)
+        r = run_lr('tfidf', table, y, None, [int(k) for k in a.tfidf_ks.split(',')], [float(c) for c in a.tfidf_cs.split(',')], a.n_inner, folds)
         R['methods']['TF-IDF + LR'] = {v: dict(folds=f, summary=summarize(f)) for v, f in r.items()}
         R['seconds']['TF-IDF + LR'] = time.perf_counter() - t
     for enc in a.encoders.split(','):
