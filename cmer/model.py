@@ -60,7 +60,7 @@ class ModelConfig:
     dropout: float = 0.3           # dropout in encoders, fusion and heads
     input_dropout: float = 0.2     # dropout of input dimensions (for a sequence: the same dimensions at every step)
     fusion: str = 'late'           # 'late': gated late fusion, a learnt weight per modality on its log-probabilities; 'attention': the original's attention over projections + MLP
-    uni_head: str = 'shared'       # the per-modality emotion classifier: 'shared' (one head reads every modality's projection: one unified space) or 'separate'
+    uni_head: str = 'separate'     # the per-modality emotion classifier: 'separate' (one per modality; needed for TrainConfig.select='branch') or 'shared' (one head reads every projection)
     gate: str = 'global'           # late fusion's weights: 'global' (one learnt weight per modality) or 'utterance' (plus a term from each projection)
     fused_grad: str = 'full'       # late fusion: the fused loss trains encoders and heads too ('full') or only the fusion weights ('gates')
     gate_fit: str = 'train'        # late fusion's global weights and class bias: as trained ('train'), or refit on the early-stopping speaker after training ('val', stacking)
@@ -237,7 +237,7 @@ class Fusion(nn.Module):
 
 class LateFusion(nn.Module):
     "Weighted sum of the used modalities' log-probabilities `(B, M, C)` (learnt positive weights) + class bias; weights and the weighted mean projection."
-    scale = 10.0   # the weights are softplus(scale * w0): their parameters move `scale` times faster than the network's under Adam
+    scale = 1.0    # the weights are softplus(scale * w0); a larger scale makes them move faster under Adam (10 did worse on inner validation)
     def __init__(self, d:int, n_mod:int, n_classes:int, gate:str='global'):
         super().__init__()
         self.w0 = nn.Parameter(torch.full((n_mod,), math.log(math.e - 1) / self.scale))     # softplus = 1: a plain product to start with
@@ -427,7 +427,7 @@ def compute_losses(model:UnifiedModel, out:dict, batch:dict, labels:torch.Tensor
             for j in range(len(model.modalities)):
                 rows = av[:, j]
                 if bool(rows.any()): terms.append(F.cross_entropy(o['uni'][rows, j], labels[rows], weight=class_weight, label_smoothing=cfg.label_smoothing))
-        if terms: L['uni'] = sum(terms) / len(terms)
+        if terms: L['uni'] = sum(terms) / len(views)     # summed over modalities: each branch learns as fast as a model of its own
     if w['gender'] > 0 and gender is not None and bool((gender >= 0).any()):
         L['gender'] = sum(F.cross_entropy(o['gender'], gender, ignore_index=-1) for o in views) / len(views)
     if w['recon'] > 0:

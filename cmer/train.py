@@ -19,7 +19,8 @@ from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedM
 # %% auto #0
 __all__ = ['GENDER_IDS', 'AUDIO_FEATURES', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data',
            'feature_files', 'audio_choice', 'load_data', 'collate', 'batch_order', 'feature_stats', 'class_weights',
-           'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'fit_gates', 'fit', 'predict']
+           'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'uni_logprobs', 'fit_gates',
+           'fit', 'predict']
 
 # %% ../nbs/10_train.ipynb #0e3706d1
 def synthetic_features(table:pd.DataFrame, modalities:str|Sequence[str]='AVT', dims:dict|None=None, frames:tuple=(40, 120),
@@ -270,6 +271,7 @@ class TrainConfig:
     min_epochs: int = 6          # ... but not before this many epochs
     min_batches: int = 8         # a small corpus gets smaller batches (down to 8), so that an epoch has this many steps
     val_by: str = 'speaker'      # early-stopping set from the training sessions: 'speaker' (one held-out speaker) or 'utterance'
+    select: str = 'branch'       # 'fused': keep the epoch with the best fused validation UA; 'branch' (late fusion, separate heads): also each modality's branch from its own best epoch, then refit the fusion weights on the validation set
     val_frac: float = 0.1        # its share of the training utterances (for 'utterance'; a target for 'speaker')
     train_frames: int = 400      # MFCC frames per utterance in training (a random window of longer ones: cost and augmentation)
     max_frames: int = 1500       # MFCC frames per utterance at test time (the centre window of longer ones)
@@ -285,6 +287,9 @@ class TrainConfig:
         bad = set(d) - {f.name for f in fields(cls)}
         if bad: raise ValueError(f"TrainConfig: unknown setting(s) {sorted(bad)}; known: {[f.name for f in fields(cls)]}")
         return cls(**d)
+
+    def __post_init__(self):
+        if self.select not in ('fused', 'branch'): raise ValueError(f"TrainConfig.select {self.select!r}: expected 'fused' or 'branch'")
 
 def validation_split(table:pd.DataFrame, idx:np.ndarray, by:str='speaker', frac:float=0.1, seed:int=42) -> tuple[np.ndarray, np.ndarray]:
     "Split training utterances `idx` into (train, validation) without touching any other utterance."
@@ -317,6 +322,8 @@ class FitResult:
     n_train: int
     n_val: int
     batch_size: int      # used (smaller than asked on a small corpus, see `TrainConfig.min_batches`)
+    branch_epochs: dict = field(default_factory=dict)   # with `TrainConfig.select='branch'`: the epoch each modality's branch comes from
+    gates: dict|None = None                             # late fusion refit on the validation set: its weights and class bias
 
 def _modality_dropout(avail:torch.Tensor, p:float, g:torch.Generator) -> torch.Tensor:
     "Hide each available modality with probability `p`, keeping at least one per utterance."
@@ -349,24 +356,35 @@ def ogm_ge(model:UnifiedModel, out:dict, labels:torch.Tensor, alpha:float, g:tor
             prm.grad.mul_(k).add_(torch.randn(prm.grad.shape, generator=g) * sd)
     return coef
 
-def fit_gates(model:UnifiedModel, data:CorpusData, idx:np.ndarray, class_weight:torch.Tensor|None=None, steps:int=200,
-              lr:float=0.05, l2:float=0.1, max_frames:int=1500) -> dict:
-    "Refit the late fusion's global weights and class bias on held-out utterances `idx` (stacking): cross-entropy of the fused prediction from the frozen unimodal log-probabilities, plus `l2` times the squared change of each parameter."
+def uni_logprobs(model:UnifiedModel, data:CorpusData, idx:np.ndarray, max_frames:int=1500) -> tuple[torch.Tensor, torch.Tensor]:
+    "Each modality's own log-probabilities `(n, M, C)` of utterances `idx` and which modalities each has `(n, M)` (eval mode, no gradient)."
+    model.eval(); parts, uses = [], []
     with torch.no_grad():
-        parts, ys, uses = [], [], []
         for s in range(0, len(idx), 256):
-            b = collate(data, idx[s:s + 256], max_frames=max_frames); o = model(b)
-            parts.append(torch.log_softmax(o['uni'], -1)); uses.append(o['use']); ys.append(torch.from_numpy(data.labels[idx[s:s + 256]]))
-        logp, use, y = torch.cat(parts), torch.cat(uses), torch.cat(ys)
+            o = model(collate(data, idx[s:s + 256], max_frames=max_frames))
+            parts.append(torch.log_softmax(o['uni'], -1)); uses.append(o['use'])
+    return torch.cat(parts), torch.cat(uses)
+
+def fit_gates(model:UnifiedModel, logp:torch.Tensor, use:torch.Tensor, labels:torch.Tensor, class_weight:torch.Tensor|None=None,
+              steps:int=200, lr:float=0.05, l2:float=0.1, reset:bool=True) -> dict:
+    "Fit the late fusion's global weights and class bias on held-out unimodal log-probabilities `logp` `(n, M, C)` (stacking): fused cross-entropy plus `l2` times the squared distance from the plain product (weights 1, bias 0)."
     lf = model.late
-    w0, b0 = lf.w0.detach().clone(), lf.bias.detach().clone()
+    w_init = math.log(math.e - 1) / lf.scale
+    with torch.no_grad():
+        if reset: lf.w0.fill_(w_init); lf.bias.zero_()
     opt = torch.optim.Adam([lf.w0, lf.bias], lr=lr / lf.scale)
     for _ in range(steps):
         w = torch.nn.functional.softplus(lf.scale * lf.w0).expand(use.shape) * use
         logits = (w.unsqueeze(-1) * logp.masked_fill(~use.unsqueeze(-1), 0.)).sum(1) + lf.bias
-        loss = torch.nn.functional.cross_entropy(logits, y, weight=class_weight) + l2 * (((lf.scale * (lf.w0 - w0)) ** 2).sum() + ((lf.bias - b0) ** 2).sum())
+        loss = torch.nn.functional.cross_entropy(logits, labels, weight=class_weight) + l2 * (((lf.scale * (lf.w0 - w_init)) ** 2).sum() + (lf.bias ** 2).sum())
         opt.zero_grad(); loss.backward(); opt.step()
-    return dict(weights=torch.nn.functional.softplus(lf.scale * lf.w0).tolist(), bias=lf.bias.tolist())
+    lf.w0.grad = lf.bias.grad = None
+    with torch.no_grad(): return dict(weights=[round(float(v), 4) for v in torch.nn.functional.softplus(lf.scale * lf.w0)], bias=[round(float(v), 4) for v in lf.bias])
+
+def _branch_keys(model:UnifiedModel, m:str) -> list[str]:
+    "State-dict keys of modality `m`'s branch: its encoder, projection norm and own emotion head."
+    pre = (f'encoders.{m}.', f'proj_norm.{m}.', f'uni_heads.{m}.')
+    return [k for k in model.state_dict() if k.startswith(pre)]
 
 def _threads(n:int|None):
     "Context: torch uses `n` CPU threads inside, the previous number after."
@@ -401,6 +419,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
         def lr_at(s): return (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, total - warm))))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
         two_views = mc.w_aug > 0
+        per_branch, best_branch = tc.select == 'branch' and mc.fusion == 'late' and mc.uni_head == 'separate' and len(val_idx) > 0, {}
         history, best, best_state, bad_epochs = [], None, None, 0
         bar = tqdm(range(1, tc.epochs + 1), desc=desc, disable=not progress, leave=False, unit='epoch', mininterval=2)
         for epoch in bar:
@@ -425,18 +444,35 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
                 vl = float(torch.nn.functional.cross_entropy(torch.log(torch.from_numpy(p['prob']).clamp(min=1e-8)), y[val_idx], weight=cw))
                 met = emotion_metrics(data.labels[val_idx], p['pred'])
                 rec.update(val_loss=vl, val_wa=met['wa'], val_ua=met['ua'])
-                score = (met['ua'], -vl)
+                score, improved = (met['ua'], -vl), False
                 if best is None or score > best[0]:
-                    best, best_state, bad_epochs = (score, epoch), copy.deepcopy(model.state_dict()), 0
-                else: bad_epochs += 1
+                    best, best_state, improved = (score, epoch), copy.deepcopy(model.state_dict()), True
+                if per_branch:
+                    for m in model.modalities:
+                        q = predict(model, data, val_idx, modalities=[m], max_frames=tc.max_frames); ok = q['pred'] >= 0
+                        if not ok.any(): continue
+                        ua_m = emotion_metrics(data.labels[val_idx][ok], q['pred'][ok])['ua']
+                        vl_m = float(torch.nn.functional.cross_entropy(torch.log(torch.from_numpy(q['prob'][ok]).clamp(min=1e-8)), y[val_idx][ok], weight=cw))
+                        rec[f'val_ua_{m}'] = ua_m
+                        if m not in best_branch or (ua_m, -vl_m) > best_branch[m][0]:
+                            sd = model.state_dict(); best_branch[m] = ((ua_m, -vl_m), epoch, {k: sd[k].detach().clone() for k in _branch_keys(model, m)}); improved = True
+                bad_epochs = 0 if improved else bad_epochs + 1
             rec['seconds'] = time.perf_counter() - te
             history.append(rec)
             bar.set_postfix({k: round(rec[k], 3) for k in ('train_total', 'val_ua') if k in rec}, refresh=False)
             if len(val_idx) and bad_epochs >= tc.patience and epoch >= tc.min_epochs: break
         if best_state is not None: model.load_state_dict(best_state)
+        if best_branch:     # each modality's branch from the epoch where it alone did best on the validation speaker
+            sd = model.state_dict()
+            for m, (_, _, st) in best_branch.items(): sd.update(st)
+            model.load_state_dict(sd)
         model.eval()
-        if mc.fusion == 'late' and mc.gate_fit == 'val' and len(val_idx): fit_gates(model, data, val_idx, cw, max_frames=tc.max_frames)
-    return FitResult(model, history, best[1] if best else 0, time.perf_counter() - t0, len(train_idx), len(val_idx), bs)
+        gates = None
+        if mc.fusion == 'late' and len(val_idx) and (best_branch or mc.gate_fit == 'val'):
+            lp, use = uni_logprobs(model, data, val_idx, tc.max_frames)
+            gates = fit_gates(model, lp, use, y[val_idx], cw)
+    return FitResult(model, history, best[1] if best else 0, time.perf_counter() - t0, len(train_idx), len(val_idx), bs,
+                     {m: b[1] for m, b in best_branch.items()}, gates)
 
 # %% ../nbs/10_train.ipynb #80ebdeea
 @torch.no_grad()

@@ -5,6 +5,7 @@ import pytest
 from dataclasses import replace
 from cmer.core import seed_everything
 from cmer.model import ModelConfig, UnifiedModel, toy_problem, train_steps, random_batch
+from cmer.train import fit_gates
 
 torch.set_num_threads(1)
 DIMS = {'audio': 20, 'video': 16, 'text': 12}
@@ -14,14 +15,15 @@ SMALL = ModelConfig(d_shared=32, audio_conv=16, rnn_hidden=16, video_proj=16, te
 def _rows(b:dict, idx) -> dict:
     return {k: v[idx] for k, v in b.items()}
 
-def _problem(noise_video:bool=False, seed:int=0):
-    "A toy problem of 96 utterances (noise 2: no single modality is perfect), split 64 / 32; optionally video without any class signal."
-    p = toy_problem(n=96, noise=2.0, seed=seed)
+def _problem(noise_video:bool=False, seed:int=0, val:bool=False):
+    "A toy problem of 128 utterances (noise 2: no single modality is perfect), split 64 train / 32 test (/ 32 validation); optionally video without any class signal."
+    p = toy_problem(n=128, noise=2.0, seed=seed)
     if noise_video:
         g = torch.Generator().manual_seed(seed + 1)
         for b in (p['batch'], p['aug']): b['video'] = torch.randn(b['video'].shape, generator=g) * (b['video'] != 0)
-    tr, te = torch.arange(64), torch.arange(64, 96)
+    tr, te, va = torch.arange(64), torch.arange(64, 96), torch.arange(96, 128)
     train = dict(batch=_rows(p['batch'], tr), aug=_rows(p['aug'], tr), labels=p['labels'][tr], gender=p['gender'][tr])
+    if val: return train, _rows(p['batch'], te), p['labels'][te], _rows(p['batch'], va), p['labels'][va]
     return train, _rows(p['batch'], te), p['labels'][te]
 
 def _acc(model, batch, labels, use=None) -> float:
@@ -64,11 +66,16 @@ def test_attention_fusion_still_available():
     assert not hasattr(m, 'late') and m(random_batch(3, DIMS))['emotion'].shape == (3, 4)
 
 def test_uninformative_modality_loses_weight():
-    train, test, y = _problem(noise_video=True, seed=1)
+    "The fusion weights refit on held-out utterances (as `fit` does after training) give a modality without signal the least weight."
+    train, test, y, val, yv = _problem(noise_video=True, seed=1, val=True)
     seed_everything(0)
     model = UnifiedModel(DIMS, 4, SMALL)
     train_steps(model, train, steps=60, lr=3e-3)
+    model.eval()
+    with torch.no_grad(): o = model(val)
+    info = fit_gates(model, torch.log_softmax(o['uni'], -1), o['use'], yv)
     w = model.late.weights(None, torch.ones(1, 3, dtype=torch.bool))[0].detach()
+    assert info['weights'] == [round(float(v), 4) for v in w]
     assert w[1] < 1 and w[1] < min(w[0], w[2]) - 0.2, w        # video (no signal) loses weight (all start at 1) and weighs least
     full, without = _acc(model, test, y), _acc(model, test, y, _use(len(y), ['audio', 'text']))
     assert without >= full - 0.05, (full, without)
