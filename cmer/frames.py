@@ -409,8 +409,8 @@ def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12,
     truth = kind['speaker_sides']                         # known for cmer's generated corpora only
     if side not in HALVES: raise ValueError(f"side={side!r}: expected one of {HALVES}")
     if fps <= 0 or max_frames < 1 or crop_size < 8: raise ValueError(f"fps={fps}, max_frames={max_frames}, crop_size={crop_size}: need fps > 0, max_frames >= 1, crop_size >= 8")
-    params = dict(corpus=str(corpus), out=str(out), fps=fps, max_frames=max_frames, side=side, speaker_sides=sides,
-                  detect_faces=detect_faces, crop_size=crop_size, margin=margin, n_jobs=n_jobs)
+    params = dict(corpus=str(corpus), out=str(out), fps=fps, max_frames=max_frames, side=side, speaker_sides=speaker_sides,
+                  sides=sides, detect_faces=detect_faces, crop_size=crop_size, margin=margin, n_jobs=n_jobs)   # sides: as resolved
     table = step_dir(out, 'corpus')/'utterances.csv'
     df = load_utterances(out)
     videos = sorted({v for v in df.video.fillna('') if v and Path(v).exists()})
