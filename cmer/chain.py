@@ -20,7 +20,9 @@ STEP_RE = re.compile(r'^(\d\d)_(\w+)\.ipynb$')
 
 def nbs_dir(nbs:str|Path|None=None) -> Path:
     "The folder of the pipeline notebooks: `nbs`, `$CMER_NBS`, the checkout's `nbs/`, or the copy installed with the package."
-    cands = [nbs, os.environ.get('CMER_NBS'), (repo_root() or Path('/nonexistent'))/'nbs', Path(sys.prefix)/'share'/'cmer'/'nbs']
+    import site, sysconfig
+    installed = [Path(sys.prefix), Path(sysconfig.get_path('data')), Path(site.getuserbase())]   # a virtualenv / pip install --user
+    cands = [nbs, os.environ.get('CMER_NBS'), (repo_root() or Path('/nonexistent'))/'nbs', *(b/'share'/'cmer'/'nbs' for b in installed)]
     for c in cands:
         if c and Path(c).is_dir(): return Path(c).resolve()
     raise FileNotFoundError("cannot find the cmer notebooks: pass --nbs DIR or set CMER_NBS to the checkout's nbs/ folder")
