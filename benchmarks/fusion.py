@@ -13,6 +13,7 @@ Corpora (feature stores written by the chain, read with `cmer.train.load_data`):
 - synthetic:       the SYNTHETIC demo corpus (`cmer demo-corpus` + `cmer run`)
 
     python benchmarks/fusion.py [--paired OUT] [--synthetic OUT] [--only paired,synthetic]
+    python benchmarks/fusion.py --only paired_proxy --sweep shipped,attention,all_terms   (inner validation of settings)
 
 Each corpus' entry of results/fusion.json is replaced when it is re-run; the others are kept, and fusion.md is
 rewritten from the whole file.
@@ -32,6 +33,17 @@ LABELS = {
 AUDIO = {'paired': 'mfcc', 'paired_whisper': 'whisper', 'synthetic': 'mfcc', 'paired_proxy': 'mfcc'}
 
 
+def _data(name:str, out:str):
+    "The corpus' data: the chain's store read with `load_data`, or the proxy store's files."
+    from cmer.train import load_data, make_data
+    if name == 'paired_proxy':
+        import pandas as pd
+        from cmer.core import load_features
+        t = pd.read_csv(Path(out)/'utterances.csv', dtype={'speaker': str})
+        return make_data(t, {n: load_features(Path(out)/f'{n}.npz') for n in ('mfcc', 'frames', 'text')}, ['neu', 'ang', 'sad', 'hap'])
+    return load_data(out, audio=AUDIO[name])
+
+
 def run_corpus(name:str, out:str, log=print) -> dict:
     "Cross-validate the fusion table on the store under `out`."
     import numpy as np, torch
@@ -39,12 +51,7 @@ def run_corpus(name:str, out:str, log=print) -> dict:
     from cmer.train import TrainConfig, load_data, make_data
     from cmer.evaluate import loso_folds, check_folds, cross_validate
     torch.set_num_threads(1)
-    if name == 'paired_proxy':
-        import pandas as pd
-        from cmer.core import load_features
-        t = pd.read_csv(Path(out)/'utterances.csv', dtype={'speaker': str})
-        data = make_data(t, {n: load_features(Path(out)/f'{n}.npz') for n in ('mfcc', 'frames', 'text')}, ['neu', 'ang', 'sad', 'hap'])
-    else: data = load_data(out, audio=AUDIO[name])
+    data = _data(name, out)
     folds = loso_folds(data.table); check_folds(data.table, folds)
     mc, tc = ModelConfig(), TrainConfig()
     t0 = time.perf_counter()
@@ -56,10 +63,92 @@ def run_corpus(name:str, out:str, log=print) -> dict:
                per_fold=[dict(name=f['name'], fused=f['ua'], late=f['late_fusion']['ua'], early=f['early_fusion']['ua'], early_C=f['early_fusion']['params']['C'],
                               **{f'{m}_alone': f['unimodal'][m]['ua'] for m in f['unimodal']}, **{f'fused_on_{m}': f['subsets'][m]['ua'] for m in f['unimodal']})
                          for f in cv['folds']],
-               config=dict(model=asdict(mc), train=asdict(tc)))
+               config=dict(model=asdict(mc), train=asdict(tc)),
+               features={n: {k: v.get(k) for k in ('size', 'sha256')} for n, v in data.provenance.get('features', {}).items()})
     log(f"{name}: fused {fs['fused']:.3f} ± {fs['fused_std']:.3f}; alone {fs['unimodal']}; late {fs['late_fusion']:.3f}; early {fs['early_fusion']:.3f}; "
         f"fused on {fs['fused_on']} ({res['seconds']:.0f} s)")
     return res
+
+
+# Inner-validation evidence behind the defaults, on the PAIRED-like proxy store (the chain's PAIRED store was not
+# ready while the design was chosen). Per outer LOSO fold, one *training* session is held out as the validation test
+# and the model early-stops on a speaker of the remaining ones: the outer test folds are never seen. UA mean ± sd
+# over the 5 folds, with the single-modality UA of the same model. Measured with `python benchmarks/fusion.py
+# --only paired_proxy --sweep VARIANTS` (`inner_validation`) in successive versions of the code (stage): 1 = shared head, one best epoch for the whole
+# model, weights as trained; 2 = the same with the weights moving 10x faster; 3 = separate heads, per-branch
+# selection, weights refit on the validation speaker, unimodal loss averaged over modalities; 4 = the same, the
+# unimodal loss summed (the shipped design, with the extra terms on); 'lean' = 4 with gender, recon, xmodal,
+# supcon and aug off.
+DEFAULTS_EVIDENCE = [
+    # stage, variant, what it tests, val UA, sd, UA on A / V / T alone
+    (1, 'attention (the original)', 'original attention fusion, all terms', 0.777, 0.037, 0.665, 0.658, 0.368),
+    (1, 'attention + unimodal loss', 'a unimodal loss alone does not fix attention fusion', 0.745, 0.050, 0.683, 0.689, 0.380),
+    (1, 'late fusion', 'late fusion of per-modality predictions', 0.831, 0.032, 0.743, 0.681, 0.421),
+    (2, 'late fusion, fast weights', 'weights moving 10x faster (overfit training speakers)', 0.785, 0.064, 0.707, 0.643, 0.429),
+    (2, '+ weights refit on validation', 'stacking on the held-out speaker', 0.848, 0.096, 0.705, 0.670, 0.426),
+    (2, '+ separate heads', 'one head per modality instead of a shared one', 0.835, 0.073, 0.717, 0.711, 0.414),
+    (2, '+ fused loss trains weights only', "fused_grad='gates'", 0.812, 0.082, 0.742, 0.689, 0.383),
+    (2, '+ no modality dropout', 'modality_dropout 0 instead of 0.3', 0.797, 0.088, 0.722, 0.683, 0.415),
+    (3, 'per-branch selection, mean unimodal loss', 'each branch from its own best epoch; weights refit', 0.817, 0.063, 0.718, 0.663, 0.435),
+    (4, 'per-branch selection, summed unimodal loss', 'each branch learns as fast as a model of its own', 0.834, 0.066, 0.751, 0.659, 0.418),
+    (4, "+ fused loss trains weights only", "fused_grad='gates'", 0.843, 0.081, 0.734, 0.663, 0.400),
+    (4, 'lean (shipped)', 'gender, recon, xmodal, supcon, aug off', 0.859, 0.026, 0.727, 0.688, 0.409),
+    (0, 'A alone', 'audio-only model, same recipe', 0.757, 0.068, None, None, None),
+    (0, 'V alone', 'video-only model', 0.650, 0.044, None, None, None),
+    (0, 'T alone', 'text-only model', 0.425, 0.030, None, None, None),
+]
+
+def sweep_variants() -> dict:
+    "Named settings for `--sweep` in the current code: (ModelConfig, TrainConfig, modalities or None)."
+    from dataclasses import replace
+    from cmer.model import ModelConfig
+    from cmer.train import TrainConfig
+    m, t = ModelConfig(), TrainConfig()
+    allt = replace(m, w_recon=0.2, w_xmodal=0.1, w_supcon=0.1, w_aug=0.1)
+    return {'shipped': (m, t, None), 'attention': (replace(allt, fusion='attention', w_uni=0.0, uni_head='shared'), replace(t, select='fused'), None),
+            'all_terms': (allt, t, None), 'fused_select': (m, replace(t, select='fused'), None), 'gates_only': (replace(m, fused_grad='gates'), t, None),
+            'no_modality_dropout': (replace(m, modality_dropout=0.0), t, None), 'ogm_ge': (replace(m, ogm_alpha=0.5), t, None),
+            'A': (m, t, 'A'), 'V': (m, t, 'V'), 'T': (m, t, 'T')}
+
+def inner_validation(data, mc, tc, mods=None) -> list[dict]:
+    "Per outer LOSO fold k: hold out the next training session as the validation test, early-stop on a speaker of the others; UA there (and on each modality alone)."
+    import numpy as np
+    from cmer.train import fit, predict, emotion_metrics, validation_split
+    d = data.select(mods) if mods else data
+    s = d.table.session.to_numpy(); sess = sorted(set(s)); out = []
+    for k in sess:
+        rest = [x for x in sess if x != k]; vs = rest[sess.index(k) % len(rest)]
+        tr, va = validation_split(d.table, np.flatnonzero((s != k) & (s != vs)), tc.val_by, tc.val_frac, tc.seed + int(k))
+        vt = np.flatnonzero(s == vs); r = fit(d, tr, va, mc, tc, progress=False)
+        row = dict(fold=int(k), val_session=int(vs), ua=emotion_metrics(d.labels[vt], predict(r.model, d, vt)['pred'])['ua'])
+        if len(d.modalities) > 1:
+            for m in d.modalities: row[f'ua_{m}'] = emotion_metrics(d.labels[vt], predict(r.model, d, vt, modalities=[m])['pred'])['ua']
+        out.append(row)
+    return out
+
+def evidence_md() -> list[str]:
+    L = ["## How the defaults were chosen (inner validation, PAIRED-like proxy)", "",
+         "Validation UA on a held-out *training* session per outer fold (the test folds never seen), mean ± sd over 5 folds; "
+         "the last columns test the same model on one modality. Stages are successive versions of the code (see `DEFAULTS_EVIDENCE` "
+         "in `benchmarks/fusion.py`). The proxy store: EmoDB MFCC, IEMOCAP transcripts (MiniLM) and FER2013 face embeddings "
+         "paired by label, EmoDB's speakers as 5 sessions (PAIRED-like: real signals, independent given the label).", "",
+         "| stage | variant | what it tests | val UA | on A | on V | on T |", "|---|---|---|---|---|---|---|"]
+    for st, v, what, ua, sd, a, vv, t in DEFAULTS_EVIDENCE:
+        f = lambda x: '-' if x is None else f"{x:.3f}"
+        L.append(f"| {st or '-'} | {v} | {what} | {ua:.3f} ± {sd:.3f} | {f(a)} | {f(vv)} | {f(t)} |")
+    L += ["", "Reading: late fusion beats the original attention fusion by more than the fold spread (0.831 ± 0.032 against "
+          "0.777 ± 0.037), and a unimodal loss on the attention fusion does not help (0.745). Per-branch selection with a summed "
+          "unimodal loss brings the fused model's single-modality UA to that modality's own model (A 0.751 against 0.757 alone; "
+          "with a mean loss 0.718). Refitting the weights on the validation speaker, separate heads and the extra loss terms "
+          "move validation UA by less than the spread; the shipped defaults keep the refit and separate heads (they make "
+          "per-branch selection possible) and switch `recon`, `xmodal`, `supcon` and `aug` off: none helped here (all off: "
+          "0.859 ± 0.026 against 0.834 ± 0.066), none helped on real text (benchmarks/README.md §4: each within ±0.003 UA, "
+          "fold std ≈ 0.04), and `aug` hurt on SYNTHETIC (-0.040). `gender` stays at 0.2 for the gender output, not for "
+          "emotion (±0.003 on real text, 0.000 on SYNTHETIC). Modality dropout 0 vs 0.3 and `fused_grad='gates'` make no "
+          "difference beyond the spread; 0.3 and 'full' stay. OGM-GE (`ogm_alpha`) is implemented and unit-tested but its "
+          "validation run did not finish in this session: it stays off, unvalidated. The fusion weights moving 10x faster "
+          "overfit the training speakers (0.785): they move at the network's pace."]
+    return L
 
 
 def _pm(v, s) -> str:
@@ -99,6 +188,7 @@ def write_md(allres:dict, path:Path):
         pf = allres[k]['per_fold']; cols = list(pf[0])[1:]
         L += [f"**{k}**", "", "| fold | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
         L += ["| " + f['name'] + " | " + " | ".join(f"{f[c]:.3f}" if isinstance(f[c], float) else str(f[c]) for c in cols) + " |" for f in pf] + [""]
+    L += [""] + evidence_md() + [""]
     meta = allres.get('_meta', {})
     if meta: L += [f"Machine: {meta.get('machine')}; torch threads 1; run {meta.get('when')}. The machine is shared, so seconds are upper bounds."]
     path.write_text('\n'.join(L) + '\n')
@@ -112,7 +202,16 @@ def main(argv=None):
     ap.add_argument('--only', default='paired,paired_whisper,synthetic', help='comma-separated corpora to (re-)run')
     ap.add_argument('--results', default=str(HERE/'results'/'fusion.json'))
     ap.add_argument('--md', default=str(HERE/'fusion.md'))
+    ap.add_argument('--sweep', help="comma-separated names of sweep_variants(): inner-validation UA of each on the --only corpus (no test fold used); prints JSON lines")
     a = ap.parse_args(argv)
+    if a.sweep:
+        import numpy as np
+        name = a.only.split(',')[0]; stores = dict(paired=a.paired, paired_whisper=a.paired, synthetic=a.synthetic, paired_proxy=a.proxy)
+        data = _data(name, stores[name]); V = sweep_variants()
+        for v in a.sweep.split(','):
+            mc, tc, mods = V[v]; r = inner_validation(data, mc, tc, mods)
+            print(json.dumps(dict(corpus=name, variant=v, ua=float(np.mean([x['ua'] for x in r])), ua_sd=float(np.std([x['ua'] for x in r], ddof=1)), folds=r)), flush=True)
+        return
     from cmer.core import atomic_json
     path = Path(a.results); allres = json.loads(path.read_text()) if path.exists() else {}
     stores = dict(paired=a.paired, paired_whisper=a.paired, synthetic=a.synthetic, paired_proxy=a.proxy)

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 import torch
 from .core import StepRun, atomic_json, atomic_write, atomic_path, atomic_dir, step_dir
 from .model import LOSS_TERMS, ModelConfig, modality_code, save_checkpoint
-from .train import (CorpusData, TrainConfig, feature_files, load_data, fit, predict, emotion_metrics, validation_split)
+from .train import (CorpusData, TrainConfig, feature_files, load_data, audio_choice, fit, predict, emotion_metrics, validation_split)
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'FEATS', 'loso_folds', 'random_split', 'check_folds', 'summarize', 'pooled_features', 'early_fusion',

@@ -71,10 +71,10 @@ class ModelConfig:
     w_emotion: float = 1.0         # emotion cross-entropy of the fused prediction (class-weighted)
     w_uni: float = 1.0             # unimodal auxiliary cross-entropy: each available modality's own prediction, whatever the fusion sees
     w_gender: float = 0.2          # speaker-gender cross-entropy
-    w_recon: float = 0.2           # decoders rebuild each modality's input-side summary (detached targets)
-    w_xmodal: float = 0.1          # cross-modal InfoNCE between one utterance's modality projections
-    w_supcon: float = 0.1          # supervised contrastive loss on the unified embedding
-    w_aug: float = 0.1             # augmented view as the positive of the original (0: no augmented view at all)
+    w_recon: float = 0.0           # (off: no gain on validation, benchmarks/fusion.md) decoders rebuild each modality's input-side summary (detached targets)
+    w_xmodal: float = 0.0          # (off: no gain on validation) cross-modal InfoNCE between one utterance's modality projections
+    w_supcon: float = 0.0          # (off: no gain on validation) supervised contrastive loss on the unified embedding
+    w_aug: float = 0.0             # (off: no gain on validation, hurt on SYNTHETIC) augmented view as the positive of the original (0: no augmented view at all)
     audio_utt_norm: str = 'none'   # per-utterance normalisation of the MFCCs after the global one: 'none', 'mean' (cepstral mean subtraction) or 'meanvar'
     audio_deltas: int = 0          # append Δ (1) or Δ and ΔΔ (2) of the MFCCs, computed inside the model (the features stay (T, 20))
     audio_std_pool: bool = False   # pool the audio encoder's steps with their standard deviation too (statistics pooling next to attention)
