@@ -151,8 +151,8 @@ def _ffmpeg() -> str:
     if not exe: raise MissingResourceError('the ffmpeg program', 'Install it: apt-get install ffmpeg (the README set-up command does this).')
     return exe
 
-def render_dialog(path:Path, audio:np.ndarray, utts:list[dict], rest:dict, fps:int=15, sr:int=SR):
-    "Write a two-speaker dialog video: `utts` (start, end, gender, face) over resting faces `rest[gender]`, with `audio`."
+def render_dialog(path:Path, audio:np.ndarray, utts:list[dict], rest:dict, fps:int=15, sr:int=SR, onset:float=0.2):
+    "Write a two-speaker dialog video: `utts` (start, end, gender, face) over resting faces `rest[gender]`, with `audio`; the speaker's resting face stays for the first `onset` of each utterance."
     n = int(math.ceil(len(audio) / sr * fps))
     base = np.zeros((HALF, 2 * HALF, 3), np.uint8)
     for g, side in SIDE.items(): base[:, side * HALF:(side + 1) * HALF] = BG[g]
@@ -178,8 +178,8 @@ def render_dialog(path:Path, audio:np.ndarray, utts:list[dict], rest:dict, fps:i
                 frame = base.copy()
                 other = 'M' if u['gender'] == 'F' else 'F'
                 put(frame, other, rest[other])
-                onset = t < u['start'] + 0.2 * (u['end'] - u['start'])
-                put(frame, u['gender'], rest[u['gender']] if onset else u['face'], dy=int(round(4 * math.sin(2 * math.pi * 2 * t))))
+                resting = t < u['start'] + onset * (u['end'] - u['start'])
+                put(frame, u['gender'], rest[u['gender']] if resting else u['face'], dy=int(round(4 * math.sin(2 * math.pi * 2 * t))))
             proc.stdin.write(frame.tobytes())
         proc.stdin.close()
         err = proc.stderr.read().decode()
@@ -255,7 +255,7 @@ emotion recognition on real data, and every cmer result computed on it is labell
 - Parameters: {json.dumps({k: p[k] for k in ('sessions', 'per_session', 'seed', 'fps')})}
 """
 
-def _write_dialog(root:Path, dialog:str, items:list[tuple[dict, np.ndarray]], rest:dict, rng, fps:int, face_of):
+def _write_dialog(root:Path, dialog:str, items:list[tuple[dict, np.ndarray]], rest:dict, rng, fps:int, face_of, onset:float=0.2):
     "One dialog of a corpus: sentence wavs, label and transcription files and the video; sets each utterance's start, end and face."
     t = round(float(rng.uniform(0.4, 0.8)), 4)
     for u, y in items:
@@ -273,7 +273,7 @@ def _write_dialog(root:Path, dialog:str, items:list[tuple[dict, np.ndarray]], re
     (root/'dialog'/'EmoEvaluation'/f'{dialog}.txt').write_text('\n'.join(emo))
     (root/'dialog'/'transcriptions'/f'{dialog}.txt').write_text(
         ''.join(f"{u['utt_id']} [{u['start']:08.4f}-{u['end']:08.4f}]: {u['transcript']}\n" for u, _ in items))
-    render_dialog(root/'dialog'/'avi'/'DivX'/f'{dialog}.avi', np.clip(total, -1, 1), [u for u, _ in items], rest, fps=fps)
+    render_dialog(root/'dialog'/'avi'/'DivX'/f'{dialog}.avi', np.clip(total, -1, 1), [u for u, _ in items], rest, fps=fps, onset=onset)
 
 def demo_corpus(dest:str|Path, sessions:int=5, per_session:int=40, seed:int=0, fps:int=15,
                 data_dir:str|Path|None=None, n_jobs:int=1, overwrite:bool=False) -> Path:
@@ -437,20 +437,20 @@ Every cmer result computed on it must carry the label PAIRED.
   from IEMOCAP session k only, and no sentence is used twice. They do not match what the EmoDB speaker says.
 - Faces: real FER2013 validation (PublicTest) images of the utterance's class, split into one disjoint pool per
   session (exact duplicate images removed); no face is used twice. Female speaker on the left half of the video,
-  male on the right; the speaking actor's face shows the utterance's face (after a 20 % neutral onset of their
-  resting neutral face), the listener's resting face stays.
+  male on the right; while speaking, an actor's half shows the utterance's face (moving slightly), after the first
+  {p['onset']:.0%} of the utterance on their resting neutral face; the listener's resting neutral face stays.
 - Valence/arousal/dominance ratings are drawn around class means: they are synthetic.
-- Parameters: {json.dumps({k: p[k] for k in ('seed', 'fps', 'max_per_speaker')})}
+- Parameters: {json.dumps({k: p[k] for k in ('seed', 'fps', 'max_per_speaker', 'onset')})}
 """
 
-def paired_corpus(dest:str|Path, seed:int=0, fps:int=15, max_per_speaker:int|None=None,
+def paired_corpus(dest:str|Path, seed:int=0, fps:int=15, max_per_speaker:int|None=None, onset:float=0.0,
                   data_dir:str|Path|None=None, n_jobs:int=1, overwrite:bool=False) -> Path:
     "Write the PAIRED corpus (real EmoDB speech, IEMOCAP transcripts, FER2013 faces paired by label) in the IEMOCAP layout to `dest`."
     dest = Path(dest).resolve()
     cfg = get_config(data_dir=data_dir)
     if not cfg.data_dir: raise MissingResourceError('the real data folder (emodb/, iemocap.csv, fer2013_48x48.npz)',
                                                     'Set CMER_DATA or pass --data-dir; the PAIRED corpus is built from real data only.')
-    params = dict(kind='paired', seed=seed, fps=fps, max_per_speaker=max_per_speaker, data=str(cfg.data_dir), version=1)
+    params = dict(kind='paired', seed=seed, fps=fps, max_per_speaker=max_per_speaker, onset=onset, data=str(cfg.data_dir), version=2)
     if _is_current(dest, params, overwrite): return dest
     _ffmpeg()
     plan, X = paired_plan(cfg.data_dir, seed, max_per_speaker)
@@ -461,11 +461,11 @@ def paired_corpus(dest:str|Path, seed:int=0, fps:int=15, max_per_speaker:int|Non
         for dialog in dict.fromkeys(u['dialog'] for u in plan):
             items = [(u, y) for u, y in zip(plan, audio) if u['dialog'] == dialog]
             rest = {u['gender']: _face_rgb(X[u['rest_fer_index']]) for u, _ in items}
-            _write_dialog(tmp/f"Session{items[0][0]['session']}", dialog, items, rest, rng, fps, lambda u: _face_rgb(X[u['fer_index']]))
+            _write_dialog(tmp/f"Session{items[0][0]['session']}", dialog, items, rest, rng, fps, lambda u: _face_rgb(X[u['fer_index']]), onset)
         speakers = {s: {g: next(u['emodb_speaker'] for u in plan if u['session'] == s and u['gender'] == g) for g in 'FM'}
                     for s in sorted({u['session'] for u in plan})}
         info = dict(params=params, created=time.strftime('%Y-%m-%d %H:%M'), kind='paired', synthetic=False, paired=True,
-                    data_label=PAIRED_LABEL, speaker_sides=SPEAKER_SIDES, sessions=len(speakers), seed=seed, fps=fps,
+                    data_label=PAIRED_LABEL, speaker_sides=SPEAKER_SIDES, sessions=len(speakers), seed=seed, fps=fps, onset=onset,
                     max_per_speaker=max_per_speaker, n_utterances=len(plan), speakers=speakers,
                     class_counts={c: sum(u['cls'] == c for u in plan) for c in CLASSES4},
                     sentences=f"real IEMOCAP transcripts from {cfg.data_dir/'iemocap.csv'}, session k's from IEMOCAP session k",

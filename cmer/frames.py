@@ -247,7 +247,7 @@ def active_face(frames:list[np.ndarray], dets:list[list[tuple[np.ndarray, float]
 def extract_dialog(task:dict) -> dict:
     "Frames, crops and face data of every utterance of one dialog video; errors per utterance instead of exceptions."
     video, rows, o = task['video'], task['utts'], task['opts']
-    res = dict(video=video, width=0, utts={}, errors={}, warnings=[], n_decoded=0, seconds_decode=0.0, seconds_faces=0.0, motion={})
+    res = dict(video=video, width=0, utts={}, errors={}, warnings=[], n_decoded=0, n_borrowed=0, seconds_decode=0.0, seconds_faces=0.0, motion={})
     if not video or not Path(video).exists():
         why = f"dialog video {video} does not exist" if video else "the corpus has no video for this dialog"
         res['errors'] = {r['utt_id']: why for r in rows}; return res
@@ -268,6 +268,7 @@ def extract_dialog(task:dict) -> dict:
             last[r['utt_id']] = max([int(planned[-1]), *partner.get(r['utt_id'], {}).values()])
         except ValueError as e: res['errors'][r['utt_id']] = f"{video}: {e}"
     acc = {r['utt_id']: dict(images=[], times=[], frame=[], face=[], score=[], box=[]) for r in rows if r['utt_id'] not in res['errors']}
+    missed, part_boxes = [], {}   # frames without a detected face; each half's detected boxes over the dialog
     buf, pbuf = {}, {}    # side='active': the utterance's frames with all their faces, and partner frames, until its last frame is in
     def _finish_active(utt):
         fr, pf = buf.pop(utt, []), pbuf.pop(utt, {})
@@ -292,16 +293,25 @@ def extract_dialog(task:dict) -> dict:
                     else:
                         det = detect_face(img) if o['detect_faces'] else None
                         box = None if det is None else det[0]
+                        if box is not None: part_boxes.setdefault(part, []).append(box)
                         cache[part] = (crop_square(img, box, o['crop_size'], o['margin']), det is not None,
-                                       det[1] if det else 0.0, [-1, -1, -1, -1] if box is None else [box[0] + x0, box[1], box[2], box[3]])
+                                       det[1] if det else 0.0, [-1, -1, -1, -1] if box is None else [box[0] + x0, box[1], box[2], box[3]], img, box)
                 if part == 'active': buf.setdefault(utt, []).append((n, t, rgb, cache[part])); continue
-                crop, face, score, gbox = cache[part]
-                a = acc[utt]; a['images'].append(crop); a['times'].append(t); a['frame'].append(n)
+                crop, face, score, gbox, img, box = cache[part]
+                a = acc[utt]
+                if face: a.setdefault('local', []).append(box)
+                elif o['detect_faces']: missed.append((utt, len(a['images']), part, img))
+                a['images'].append(crop); a['times'].append(t); a['frame'].append(n)
                 a['face'].append(face); a['score'].append(score); a['box'].append(gbox)
             for utt in {u for u, p in need[n] if p in ('active', 'partner') and last[u] == n}: _finish_active(utt)
             t_faces += time.perf_counter() - t1
     except VideoError as e: res['warnings'].append(str(e))
     for utt in list(buf): _finish_active(utt)       # a video that ended early: what was decoded
+    for utt, i, part, img in missed:      # no face found: crop where this speaker's face was found in the utterance's other frames, else in the dialog
+        near = acc[utt].get('local') or (part_boxes.get(part) if part in ('left', 'right') else None)
+        if near:
+            acc[utt]['images'][i] = crop_square(img, np.median(np.stack(near), 0).round().astype(int), o['crop_size'], o['margin'])
+            res['n_borrowed'] += 1
     res['seconds_decode'] = time.perf_counter() - t0 - t_faces; res['seconds_faces'] = t_faces
     if res['n_decoded'] < len(need):
         res['warnings'].append(f"video {video}: {len(need) - res['n_decoded']} of {len(need)} requested frames could not be decoded "
@@ -467,7 +477,7 @@ def _extract_all(run:StepRun, df:pd.DataFrame, out:Path, opts:dict, n_jobs:int, 
                                             utterances_with_two_or_more_faces=int(sum(len(m) > 1 for m in motion.values())))
     run.record(n_utterances=len(df), n_with_frames=len(st), n_failed=len(errors), n_frames=int(lens.sum()),
                frames_per_utterance=dict(min=int(lens.min()), mean=round(float(lens.mean()), 2), max=int(lens.max())) if len(st) else {},
-               frames_without_face=int((~st.face).sum()), face_rate=round(float(st.face.mean()), 4) if len(st.face) else 0.0,
+               frames_without_face=int((~st.face).sum()), frames_cropped_at_found_face=sum(r['n_borrowed'] for r in done), face_rate=round(float(st.face.mean()), 4) if len(st.face) else 0.0,
                side=opts['side'], speaker_half=half,
                n_videos=len(tasks), frames_decoded=sum(r['n_decoded'] for r in done),
                seconds_decode=round(sum(r['seconds_decode'] for r in done), 3),
