@@ -460,8 +460,9 @@ def read_corpus(path:str|Path, strict:bool=True, labels:str|list|None=None) -> t
     elif fmt == 'meld': df, rep = read_meld(path, strict=strict)
     elif fmt == 'flat-csv': df, rep = read_flat_csv(path)
     else: df, rep = read_csv_corpus(path, labels=labels, strict=strict)
-    marker = path/'demo_corpus.json' if path.is_dir() else None
-    rep['synthetic'] = bool(marker and marker.exists())
+    from cmer.demo import corpus_kind                         # (lazy: cmer.demo reads corpora with this module)
+    kind = corpus_kind(path)                                  # the demo corpora's marker says SYNTHETIC or PAIRED
+    rep.update(synthetic=kind['kind'] == 'synthetic', paired=kind['kind'] == 'paired', data_kind=kind['kind'], data_label=kind['label'])
     return df, rep
 
 # %% ../nbs/01_corpus.ipynb #d547360e
@@ -574,7 +575,8 @@ def load_utterances(out:str|Path) -> pd.DataFrame:
 def corpus_summary(out:str|Path) -> str:
     "A short human-readable summary of the corpus step's report."
     r = load_manifest(out, 'corpus')['report']
-    lines = [f"{r['format']}{' (SYNTHETIC demo corpus)' if r.get('synthetic') else ''}: {r['n_utterances']} utterances in "
+    tag = ' (SYNTHETIC demo corpus)' if r.get('synthetic') else ' (PAIRED demo corpus)' if r.get('paired') else ''
+    lines = [f"{r['format']}{tag}: {r['n_utterances']} utterances in "
              f"{r['n_dialogs']} dialogs; label map {r['label_map']} keeps {r['kept']}, drops {r['dropped']} {r['dropped_by_label']}",
              f"classes: {r['class_counts']}; sessions: {r['per_session'] or 'none'}; splits: {r.get('per_split') or 'none'}; speakers: {r['n_speakers']}",
              f"with wav: {r['with_wav']}, with video: {r['with_video']}; missing wav: {len(r['missing_wav'])}, "

@@ -103,3 +103,13 @@ def test_paired_is_deterministic(full_plan):
     pd.testing.assert_frame_equal(again, full_plan)
     other = pd.DataFrame(paired_plan(DATA, seed=1)[0])
     assert set(other.emodb) == set(full_plan.emodb) and (other.fer_index.values != full_plan.fer_index.values).any()
+
+
+def test_corpus_step_reports_paired_not_synthetic(small_paired, tmp_path):
+    "The corpus step's report tells PAIRED from SYNTHETIC, so every result downstream can carry the right label."
+    from cmer.corpus import corpus_step, corpus_summary
+    from cmer.demo import PAIRED_LABEL
+    rep = corpus_step(small_paired, tmp_path/'out')['report']
+    assert rep['paired'] is True and rep['synthetic'] is False
+    assert rep['data_kind'] == 'paired' and rep['data_label'] == PAIRED_LABEL
+    assert '(PAIRED demo corpus)' in corpus_summary(tmp_path/'out')
