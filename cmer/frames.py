@@ -257,7 +257,10 @@ def extract_dialog(task:dict) -> dict:
     need, last, partner = {}, {}, {}   # frame number -> [(utterance, part)]; utterance -> its last frame; -> partner frames
     for r in rows:
         try:
-            part = utterance_part(r['gender'], o['side'], o['speaker_sides'], r.get('dialog'))
+            if not (np.isfinite(r['start']) or np.isfinite(r['end'])):   # a clip of its own (MELD, a CSV without times): all of it,
+                r = dict(r, start=0.0, end=info['duration'])                # and the face that speaks in it (no split screen to map)
+                part = 'active' if o['side'] == 'speaker' else utterance_part(r['gender'], o['side'], o['speaker_sides'], r.get('dialog'))
+            else: part = utterance_part(r['gender'], o['side'], o['speaker_sides'], r.get('dialog'))
             planned = plan_frames(r['start'], r['end'], info, o['fps'], o['max_frames'])
             for n in planned: need.setdefault(int(n), []).append((r['utt_id'], part))
             if part == 'active':     # each frame's next video frame (the previous at the end): mouth motion at the video's own rate
