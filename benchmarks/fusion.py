@@ -64,7 +64,8 @@ def run_corpus(name:str, out:str, log=print) -> dict:
                               **{f'{m}_alone': f['unimodal'][m]['ua'] for m in f['unimodal']}, **{f'fused_on_{m}': f['subsets'][m]['ua'] for m in f['unimodal']})
                          for f in cv['folds']],
                config=dict(model=asdict(mc), train=asdict(tc)),
-               features={n: {k: v.get(k) for k in ('size', 'sha256')} for n, v in data.provenance.get('features', {}).items()})
+               features={n: {k: v.get(k) for k in ('size', 'sha256')} for n, v in data.provenance.get('features', {}).items()},
+               audio_meta={k: v for k, v in ((data.provenance.get('features', {}).get(AUDIO[name]) or {}).get('meta') or {}).items() if k in ('kind', 'model', 'window', 'whisper_window', 'pack', 'device', 'compute_type', 'hop_length', 'n_mfcc')})
     log(f"{name}: fused {fs['fused']:.3f} ± {fs['fused_std']:.3f}; alone {fs['unimodal']}; late {fs['late_fusion']:.3f}; early {fs['early_fusion']:.3f}; "
         f"fused on {fs['fused_on']} ({res['seconds']:.0f} s)")
     return res
@@ -147,7 +148,11 @@ def evidence_md() -> list[str]:
           "emotion (±0.003 on real text, 0.000 on SYNTHETIC). Modality dropout 0 vs 0.3 and `fused_grad='gates'` make no "
           "difference beyond the spread; 0.3 and 'full' stay. OGM-GE (`ogm_alpha`) is implemented and unit-tested but its "
           "validation run did not finish in this session: it stays off, unvalidated. The fusion weights moving 10x faster "
-          "overfit the training speakers (0.785): they move at the network's pace."]
+          "overfit the training speakers (0.785): they move at the network's pace.",
+          "", "On the proxy's *test* folds (stage 4, all terms on; `--only paired_proxy`): fused 0.892 ± 0.040, late fusion "
+          "0.871 ± 0.068, early fusion 0.856 ± 0.047, A / V / T alone 0.768 / 0.695 / 0.421; fused on A / V / T 0.764 / 0.691 / "
+          "0.384. The design was first run on PAIRED and SYNTHETIC after these choices (the table above), so those corpora "
+          "did not shape it."]
     return L
 
 
@@ -156,14 +161,33 @@ def _pm(v, s) -> str:
     return f"{v:.3f} ± {s:.3f}" if s == s and not math.isinf(s) else f"{v:.3f}"
 
 
+def _verdict(k:str, r:dict) -> str:
+    t = r['targets']; worst = max(t['single_modality_loss'], key=t['single_modality_loss'].get)
+    tag = 'SYNTHETIC' if k == 'synthetic' else ('PAIRED, Whisper audio' if k == 'paired_whisper' else ('PAIRED, MFCC audio' if k == 'paired' else k))
+    need = [('fused >= best single', t['fused_ge_best'])] if k == 'synthetic' else [('30 % of the best single modality\'s errors removed', t['fused_meets_30pct']),
+            ('above late fusion', t['fused_beats_late']), ('above early fusion', t['fused_beats_early'])]
+    need.append(('each single modality within 0.05 of its own model', t['single_modality_ok']))
+    met = [n for n, ok in need if ok]; missed = [n for n, ok in need if not ok]
+    s = f"{tag}: fused {r['fused']:.3f} ± {r['fused_std']:.3f}; met: {', '.join(met) or 'none'}"
+    if missed:
+        gaps = {'above late fusion': f"{r['fused'] - r['late_fusion']:+.3f}, fold std {r['fused_std']:.3f}",
+                'above early fusion': f"{r['fused'] - r['early_fusion']:+.3f}",
+                "30 % of the best single modality's errors removed": f"gap {t['goal_30pct'] - r['fused']:.3f}",
+                'fused >= best single': f"{r['fused'] - t['best_unimodal']:+.3f}",
+                'each single modality within 0.05 of its own model': f"{worst} {-t['single_modality_loss'][worst]:+.3f}"}
+        s += "; MISSED: " + ', '.join(f"{n} ({gaps[n]})" for n in missed)
+    return s + '.'
+
+
 def write_md(allres:dict, path:Path):
     "fusion.md from the whole results file."
     L = ["# Does fusion work?", "",
          "Regenerate with `python benchmarks/fusion.py` (see its docstring for the stores it reads). Leave-one-session-out, "
          "UA = unweighted accuracy (mean recall over classes), mean ± sample std over the test folds; every row of a column "
          "is trained and tested on the same folds and the same features in the same run. Library defaults "
-         "(`ModelConfig()`, `TrainConfig()`): late fusion of per-modality predictions from one shared emotion head, "
-         "unimodal auxiliary loss. The baselines choose their settings on the training sessions only (early fusion: C by "
+         "(`ModelConfig()`, `TrainConfig()`): late fusion (a learnt weight per modality on its own head's log-probabilities), "
+         "unimodal loss per modality summed, each branch kept from its own best validation epoch, fusion weights refit on the "
+         "validation speaker; `recon`, `xmodal`, `supcon`, `aug` off (see the last section). The baselines choose their settings on the training sessions only (early fusion: C by "
          "UA on a 3-fold split grouped by session; the unimodal models early-stop on a held-out training speaker).", ""]
     keys = [k for k in ('paired', 'paired_whisper', 'synthetic', 'paired_proxy') if k in allres]
     L += ["| | " + " | ".join(k for k in keys) + " |", "|---|" + "---|" * len(keys)]
@@ -174,15 +198,22 @@ def write_md(allres:dict, path:Path):
     row("early fusion (LR on concatenated pooled features)", lambda r: _pm(r['early_fusion'], r['early_fusion_std']))
     row("**fused model (cmer)**", lambda r: f"**{_pm(r['fused'], r['fused_std'])}**")
     for m in mods: row(f"fused model tested on {m} alone", lambda r, m=m: (_pm(r['fused_on'][m], r['fused_on_std'][m]) + f" ({r['fused_on'][m] - r['unimodal'][m]:+.3f})") if m in r['fused_on'] else '-')
-    row("target: best single + 30 % of its errors", lambda r: f"{r['targets']['goal_30pct']:.3f}")
-    row("fused meets it", lambda r: 'yes' if r['targets']['fused_meets_30pct'] else f"no (gap {r['targets']['goal_30pct'] - r['fused']:.3f})")
+    row("PAIRED target: best single + 30 % of its errors", lambda r: f"{r['targets']['goal_30pct']:.3f}")
+    row("fused meets it (required on PAIRED only)", lambda r: 'yes' if r['targets']['fused_meets_30pct'] else f"no (gap {r['targets']['goal_30pct'] - r['fused']:.3f})")
     row("fused >= best single", lambda r: 'yes' if r['targets']['fused_ge_best'] else f"no ({r['fused'] - r['targets']['best_unimodal']:+.3f})")
     row("fused beats late / early fusion", lambda r: f"{'yes' if r['targets']['fused_beats_late'] else 'no'} ({r['fused'] - r['late_fusion']:+.3f}) / "
                                                     f"{'yes' if r['targets']['fused_beats_early'] else 'no'} ({r['fused'] - r['early_fusion']:+.3f})")
     row("fused on one modality within 0.05 of its own model", lambda r: 'yes' if r['targets']['single_modality_ok'] else 'no')
     row("utterances / folds / seconds", lambda r: f"{r['n_utterances']} / {r['n_folds']} / {r['seconds']:.0f}")
-    L += ["", "Data:", ""] + [f"- **{k}**: {allres[k]['label']}; store `{allres[k]['store']}`, audio `{allres[k]['audio_features']}` "
-                               f"({allres[k]['dims']})." for k in keys]
+    L += ["", "**Verdict.** " + " ".join(_verdict(k, allres[k]) for k in keys), "",
+          "Against late fusion the differences on PAIRED (MFCC -0.002, Whisper +0.003) are far inside the fold spread: the fused "
+          "model *matches* the product of separately trained unimodal models, it does not beat it. That is close to the ceiling "
+          "on PAIRED by construction: its modalities are independent given the label, so the product of calibrated unimodal "
+          "posteriors is already the Bayes combination, and what is left is the quality of each branch (the fused model's text "
+          "branch stays ~0.04 below the text-only model: its best epoch is chosen on one validation speaker). The original "
+          "attention fusion, by contrast, fell below its best single modality (issue 11; 0.777 vs the late design's 0.831 "
+          "on inner validation).", "", "Data:", ""] + [f"- **{k}**: {allres[k]['label']}; store `{allres[k]['store']}`, audio `{allres[k]['audio_features']}` "
+                               f"{allres[k].get('audio_meta') or ''} ({allres[k]['dims']})." for k in keys]
     L += ["", "Per fold (UA):", ""]
     for k in keys:
         pf = allres[k]['per_fold']; cols = list(pf[0])[1:]
