@@ -8,7 +8,8 @@ Methods, each with and without the k previous utterances of the dialog (speaker-
   TF-IDF of its same-speaker and other-speaker context (cmer.context.context_mean);
 - <encoder> + LR: the sentence embedding, next to the mean embedding of the same- and other-speaker context;
 - cmer + context: cmer.model.UnifiedModel in text-only mode (the per-utterance embed) wrapped by
-  cmer.context.ContextModel (attention over the context's unified embeddings + speaker relation), trained here
+  cmer.context.ContextModel (a ContextHead over the context's unified embeddings + speaker relation: attention, or one
+  mean per speaker relation, `--mode`; the pooling is chosen per fold on validation when both are merged), trained here
   with a small loop over precomputed sentence embeddings, early stopping on a held-out training session.
 
 Every setting (C, k; for cmer k and past/bidirectional) is chosen on the training sessions only: the baselines by
@@ -18,7 +19,7 @@ Usage: python benchmarks/context.py [--encoders minilm,mpnet] [--cache /tmp/h7] 
 Writes benchmarks/results/context.json and benchmarks/context.md.
 """
 from __future__ import annotations
-import argparse, hashlib, json, os, platform, sys, time
+import argparse, hashlib, json, os, platform, re, shlex, sys, time
 os.environ.setdefault('OMP_NUM_THREADS', '1'); os.environ.setdefault('MKL_NUM_THREADS', '1')
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -369,7 +370,7 @@ def main(argv=None):
     seeds = [int(s) for s in a.seeds.split(',')]
     epochs = 3 if a.quick else a.epochs
     skip = set(a.skip.split(',')) - {''}
-    R = dict(data=DATA_LABEL, command='python benchmarks/context.py ' + ' '.join(argv if argv is not None else sys.argv[1:]),
+    R = dict(data=DATA_LABEL, command='python benchmarks/context.py ' + shlex.join(argv if argv is not None else sys.argv[1:]),
              n_utterances=len(table), classes=classes, folds=folds, ks=ks, n_inner=a.n_inner, seeds=seeds,
              cmer_candidates=[list(c) for c in cands], tfidf_ks=[int(k) for k in a.tfidf_ks.split(',')], tfidf_cs=[float(c) for c in a.tfidf_cs.split(',')], embed=a.embed, epochs=epochs, patience=a.patience,
              machine=f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch {torch.__version__}, 1 torch thread",
@@ -415,7 +416,8 @@ def merge(tags, cache: Path, out: Path, command: str):
                 cur = R['methods'].setdefault(name, {}).setdefault(v, dict(folds=[]))
                 cur['folds'] = sorted(cur['folds'] + rr['folds'], key=lambda f: f['session'])
                 cur['summary'] = summarize(cur['folds'])
-        R['parts'][t] = dict(command=P['command'], started=P['started'], seconds=P['seconds']['total'])
+        cmd = re.sub(r"--label (.*?) --epochs", lambda m: f"--label {shlex.quote(m.group(1))} --epochs", P['command']).replace('--bi-ks  ', "--bi-ks '' ")
+        R['parts'][t] = dict(command=cmd, started=P['started'], seconds=P['seconds']['total'])
         for k, v in P['seconds'].items():
             if k != 'total': R['seconds'][k] = R['seconds'].get(k, 0) + v
     R['folds'] = sorted({f['session'] for r in R['methods'].values() for rr in r.values() for f in rr['folds']})
