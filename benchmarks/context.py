@@ -219,7 +219,7 @@ def run_cmer(E, y, table, n_classes, folds, cands, seeds, epochs, patience, embe
         for name, ok in (('with context (past only)', lambda kb: not kb[1]), ('without context', lambda kb: kb[0] == 0),
                          ('with context (bidirectional, offline)', lambda kb: kb[1] or kb[0] == 0)):
             cand = [kb for kb in runs if ok(kb)]
-            if not cand: continue
+            if not cand or ('bidirectional' in name and not any(kb[1] for kb in cand)): continue
             kb = max(cand, key=lambda c: runs[c]['val_ua'])
             r = runs[kb]
             res[name].append(dict(session=int(test_s), val_session=int(val_s), k=kb[0], bidirectional=kb[1], val_ua=r['val_ua'],
@@ -276,8 +276,9 @@ def report(R) -> str:
             L.append(f"| {name}, {v} | " + " | ".join(by.get(s, '–') for s in R['folds']) + " |")
     L += ["", "## Verdict", ""] + R['verdict'] + ["", "## Reading", "",
           "- The lever is the context itself: the linear baselines given the same context (mean TF-IDF / embedding of the "
-          "previous same-speaker and other-speaker utterances) gain as much as cmer's ContextHead, and TF-IDF + LR with context "
-          "is the best past-only method here. The cmer rows are frozen MiniLM embeddings, one seed per candidate; the "
+          "previous same-speaker and other-speaker utterances) gain as much as cmer's ContextHead or more, and reach as high "
+          "(see the verdict for the best past-only method). mpnet + LR chose k = 32, the largest k of its grid, in 3 of 5 "
+          "folds: a longer context may help it further. The cmer rows are frozen MiniLM embeddings, one seed per candidate (mpnet: mean pooling only, k in {0, 16}); the "
           "'k=16 fixed, seed 1 (check)' rows (if present) retrain the default k with another seed and are not used to choose anything.",
           "- The cmer 'without context' row is this benchmark's own small training loop (text only, no back-translation); "
           "`benchmarks/real_data.py` reports cmer minilm through `cmer.train` at 0.676 ± 0.033 and mpnet + back-translation "
@@ -321,10 +322,11 @@ def verdict(R) -> list[str]:
                key=lambda t: t[2])
     cm = [(n, v, rr['summary']['ua']['mean']) for n, r in R['methods'].items() for v, rr in r.items()
           if n.startswith('cmer') and 'past only' in v]
-    if cm:
-        c = next((t for t in cm if 'chosen on validation' in t[0]), max(cm, key=lambda t: t[2]))
+    for c in cm:
+        if 'check' in c[0]: continue
         out.append(f"- Goal UA ≥ 0.74 for cmer (past only, settings chosen on validation): {c[0]} UA {c[2]:.3f}: "
-                   + ("met." if c[2] >= 0.74 else f"not met (gap {0.74 - c[2]:.3f})."))
+                   + ("met." if c[2] >= 0.74 else f"not met (gap {0.74 - c[2]:.3f}).")
+                   + (" The margin is smaller than one fold sd." if c[2] >= 0.74 and c[2] - 0.74 < R['methods'][c[0]][c[1]]['summary']['ua']['sd'] else ""))
     out.append(f"- Best past-only method: {past[0]} ({past[1]}) UA {past[2]:.3f}: "
                + ("met." if past[2] >= 0.74 else f"not met (gap {0.74 - past[2]:.3f})."))
     if best != past:
@@ -421,6 +423,9 @@ def merge(tags, cache: Path, out: Path, command: str):
         for k, v in P['seconds'].items():
             if k != 'total': R['seconds'][k] = R['seconds'].get(k, 0) + v
     R['folds'] = sorted({f['session'] for r in R['methods'].values() for rr in r.values() for f in rr['folds']})
+    for r in R['methods'].values():     # a part without bidirectional candidates has no bidirectional result
+        b = r.get('with context (bidirectional, offline)')
+        if b and not any(f['bidirectional'] for f in b['folds']): del r['with context (bidirectional, offline)']
     for enc in sorted({n.split()[1] for n in R['methods'] if n.startswith('cmer ')}):   # pooling chosen per fold on validation UA
         modes = {n: r for n, r in R['methods'].items() if n.startswith(f'cmer {enc} ') and 'with context (past only)' in r and 'check' not in n}
         if len(modes) < 2: continue
