@@ -260,12 +260,12 @@ def fusion_text(fs:dict, synthetic:bool=False) -> list[str]:
         return f"{v:.3f} ± {s:.3f}" if np.isfinite(s) else f"{v:.3f}"
     t, tag = fs['targets'], 'SYNTHETIC' if synthetic else 'this corpus'
     L = [f"does fusion work? ({tag}) UA mean ± std over folds; every row trained and tested on the same folds and features:",
-         *[f"  {m} alone (its own model)              {pm('unimodal', m)}" for m in fs['unimodal']],
-         f"  late fusion (product of their probs.)  {pm('late_fusion')}",
-         f"  early fusion (LR on pooled features)   {pm('early_fusion')}",
-         f"  fused model (all modalities)           {pm('fused')}",
-         *[f"  fused model tested on {m} alone         {pm('fused_on', m)}  ({-t['single_modality_loss'][m]:+.3f} vs {m}'s own model)" for m in fs['fused_on']],
-         f"  targets: fused >= best single + 30 % of its errors = {t['goal_30pct']:.3f}: {'met' if t['fused_meets_30pct'] else 'MISSED'}; "
+         *[f"  {m + ' alone (its own model)':<40}{pm('unimodal', m)}" for m in fs['unimodal']],
+         f"  {'late fusion (product of their probs.)':<40}{pm('late_fusion')}",
+         f"  {'early fusion (LR on pooled features)':<40}{pm('early_fusion')}",
+         f"  {'fused model (all modalities)':<40}{pm('fused')}",
+         *[f"  {'fused model tested on ' + m + ' alone':<40}{pm('fused_on', m)}  ({-t['single_modality_loss'][m]:+.3f} vs {m}'s own model)" for m in fs['fused_on']],
+         f"  targets: fused >= best single + 30 % of its errors = {t['goal_30pct']:.3f} (asked on PAIRED): {'met' if t['fused_meets_30pct'] else 'missed'}; "
          f">= best single ({t['best_unimodal']:.3f}): {'yes' if t['fused_ge_best'] else 'NO'}; beats late: {'yes' if t['fused_beats_late'] else 'NO'}; "
          f"beats early: {'yes' if t['fused_beats_early'] else 'NO'}; on one modality within 0.05 of its own model: {'yes' if t['single_modality_ok'] else 'NO'}"]
     return L
