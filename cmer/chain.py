@@ -362,8 +362,18 @@ def cli_run(argv:list[str]|None=None):
     ap.add_argument('--force', action='store_true', help='re-run steps even if up to date')
     ap.add_argument('--nbs', help='folder of the pipeline notebooks (default: the installed ones)')
     ap.add_argument('--timeout', type=int, help='seconds allowed per notebook cell')
+    ap.add_argument('--labels', help="the classes and their order, e.g. neu,ang,sad,hap (step corpus's `labels`)")
+    ap.add_argument('--protocol', help="evaluation protocol: loso, speaker, split or random (step evaluate's `protocol`)")
+    ap.add_argument('--device', help="auto (default: CUDA when torch sees it), cpu, cuda or cuda:N, for every step (sets CMER_DEVICE)")
+    ap.add_argument('--scheduler', help="a Dask scheduler for the per-item work: tcp://host:8786, or local:N (sets CMER_SCHEDULER)")
     a = ap.parse_args(argv)
-    done = run_chain(a.corpus, a.out, steps=a.steps, params=a.param, nbs=a.nbs, force=a.force, timeout=a.timeout)
+    params = list(a.param) + [f'{step}:{k}={v}' for step, k, v in (('corpus', 'labels', a.labels), ('evaluate', 'protocol', a.protocol)) if v]
+    if a.device:
+        from .core import resolve_device
+        resolve_device(a.device)                      # an unknown device, or cuda without a GPU, fails before any work
+        os.environ['CMER_DEVICE'] = a.device          # the steps' kernels inherit it (their `device='auto'` reads it)
+    if a.scheduler: os.environ['CMER_SCHEDULER'] = a.scheduler
+    done = run_chain(a.corpus, a.out, steps=a.steps, params=params, nbs=a.nbs, force=a.force, timeout=a.timeout)
     ran = [d for d in done if d['status'] == 'ran']
     issues = (f"; {_plural(sum(d['n_warnings'] for d in ran), 'warning')}, {_plural(sum(d['n_failures'] for d in ran), 'failure')} "
               "in the steps that ran" if ran else '')

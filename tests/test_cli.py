@@ -33,6 +33,11 @@ def test_bad_selections_and_values_fail_before_any_work(tiny_corpus, tmp_path):
                    ('lr=fast', "parameter lr of step evaluate: 'fast' is not a number")]:
         r = cmer('run', '--corpus', tiny_corpus, '--out', out, '-p', p)
         assert r.returncode == 1 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (p, r.stderr)
+    for flag, val, msg in [('--device', 'tpu', "device='tpu': expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+                           ('--labels', 'neu,ang', "parameter 'labels' is not declared by step 'corpus'")]:
+        extra = ['--steps', '4'] if flag == '--labels' else []    # --labels sets step corpus's parameter: not selected here
+        r = cmer('run', '--corpus', tiny_corpus, '--out', out, flag, val, *extra)
+        assert r.returncode == 1 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (flag, r.stderr)
     assert not out.exists(), 'nothing was started'
 
 
