@@ -12,7 +12,8 @@ import numpy as np, pandas as pd
 from .core import StepRun, atomic_json, atomic_write, atomic_path, step_dir, fingerprint
 from .model import LOSS_TERMS, ModelConfig, modality_code, parse_modalities
 from .train import TrainConfig, feature_files, load_data
-from .evaluate import PROTOCOLS, loso_folds, random_split, check_folds, cross_validate, _subsets
+from .evaluate import cross_validate, _subsets
+from .protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independent
 
 # %% auto #0
 __all__ = ['ABLATABLE', 'ablation_plan', 'ablation_table', 'run_ablation', 'cli_ablation']
@@ -89,8 +90,8 @@ def run_ablation(out:str|Path, subsets:str|Sequence[str]='all', terms:str|Sequen
                 if cache.exists() and not force: row.update(json.loads(cache.read_text())); row['cached'] = True
                 else:
                     d = data.select(cell['subset'])
-                    folds = loso_folds(d.table) if protocol == 'loso' else random_split(d.table, tc.seed)
-                    check_folds(d.table, folds, speaker_independent=protocol == 'loso')
+                    folds = make_folds(d.table, protocol, tc.seed)
+                    check_folds(d.table, folds, speaker_independent=is_speaker_independent(protocol, d.table, folds))
                     cfg = mc.without(cell['off']) if cell['off'] else mc
                     t1 = time.perf_counter()
                     cv = cross_validate(d, folds, cfg, tc, subsets=False, progress=progress)
@@ -103,7 +104,7 @@ def run_ablation(out:str|Path, subsets:str|Sequence[str]='all', terms:str|Sequen
             rows.append(row)
         cells = pd.DataFrame(rows)
         head = (["SYNTHETIC: computed on the synthetic demo corpus; these numbers say nothing about real emotion recognition.", ""] if synthetic else []) + \
-               ([f"SPEAKER-DEPENDENT: {PROTOCOLS['random']}.", ""] if protocol == 'random' else [])
+               ([f"SPEAKER-DEPENDENT: {PROTOCOLS[protocol]}.", ""] if protocol == 'random' else [])
         txt = head + [f"cmer ablation{' (SYNTHETIC)' if synthetic else ''}: {PROTOCOLS[protocol]}, mean ± std over folds; "
                       f"in brackets the change against the same modalities' full model", '',
                       'UA (unweighted accuracy)', ablation_table(cells, 'ua').to_string(), '',

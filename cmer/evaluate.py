@@ -10,47 +10,15 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 import torch
-from .core import StepRun, atomic_json, atomic_write, atomic_path, atomic_dir, step_dir
+from .core import StepRun, atomic_json, atomic_write, atomic_path, atomic_dir, step_dir, load_manifest
 from .model import LOSS_TERMS, ModelConfig, modality_code, save_checkpoint
+from .protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independent, describe_folds, loso_folds, random_split
 from .train import (CorpusData, TrainConfig, feature_files, load_data, audio_choice, fit, predict, emotion_metrics, validation_split)
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'FEATS', 'loso_folds', 'random_split', 'check_folds', 'summarize', 'pooled_features', 'early_fusion',
-           'late_fusion', 'cross_validate', 'fusion_summary', 'plot_confusion', 'plot_learning_curves', 'project_2d',
-           'plot_embedding', 'fusion_text', 'result_text', 'model_card', 'evaluate_step']
-
-# %% ../nbs/11_evaluate.ipynb #1cda867f
-PROTOCOLS = {'loso': 'leave-one-session-out (speaker-independent)',
-             'random': 'random 60/20/20 utterance split (SPEAKER-DEPENDENT: the same speakers in training and test)'}
-
-def loso_folds(table:pd.DataFrame) -> list[dict]:
-    "One fold per session: train on the others, test on it."
-    sessions = sorted(table.session.unique())
-    if len(sessions) < 2: raise ValueError(f"leave-one-session-out needs at least 2 sessions; the corpus has {len(sessions)}")
-    s = table.session.to_numpy()
-    return [dict(name=f'Ses{k:02d}', test_session=int(k), train=np.flatnonzero(s != k), val=None, test=np.flatnonzero(s == k))
-            for k in sessions]
-
-def random_split(table:pd.DataFrame, seed:int=42, fractions:tuple=(0.6, 0.2, 0.2)) -> list[dict]:
-    "The original's split: utterances at random (stratified by class) into train/validation/test. Speaker-dependent."
-    rng, y = np.random.default_rng(seed), table.label_id.to_numpy()
-    parts = [[], [], []]
-    for c in np.unique(y):
-        ic = rng.permutation(np.flatnonzero(y == c))
-        a, b = int(round(fractions[0] * len(ic))), int(round((fractions[0] + fractions[1]) * len(ic)))
-        for p, chunk in zip(parts, (ic[:a], ic[a:b], ic[b:])): p += chunk.tolist()
-    tr, va, te = (np.array(sorted(p), dtype=np.int64) for p in parts)
-    return [dict(name='random', test_session=None, train=tr, val=va, test=te)]
-
-def check_folds(table:pd.DataFrame, folds:list[dict], speaker_independent:bool=True):
-    "Raise if a fold's test utterances overlap its training/validation ones (or, speaker-independent, share a speaker or session)."
-    for f in folds:
-        seen = np.concatenate([f['train'], f['val'] if f['val'] is not None else []]).astype(np.int64)
-        if np.intersect1d(seen, f['test']).size: raise AssertionError(f"fold {f['name']}: utterances in both training and test")
-        if speaker_independent:
-            for col in ('speaker', 'session'):
-                shared = set(table[col].iloc[seen]) & set(table[col].iloc[f['test']])
-                if shared: raise AssertionError(f"fold {f['name']}: {col}(s) {sorted(map(str, shared))} in both training and test")
+__all__ = ['FEATS', 'summarize', 'pooled_features', 'early_fusion', 'late_fusion', 'cross_validate', 'fusion_summary',
+           'plot_confusion', 'plot_learning_curves', 'project_2d', 'plot_embedding', 'fusion_text', 'result_text',
+           'model_card', 'evaluate_step']
 
 # %% ../nbs/11_evaluate.ipynb #b9d76c95
 def _subsets(mods:Sequence[str]) -> list[tuple]:
@@ -253,12 +221,12 @@ def _fusion_desc(mc:dict) -> str:
     if mc.get('fusion', 'attention') == 'attention': return 'attention fusion' + (f" + unimodal heads ({mc.get('uni_head')})" if mc.get('w_uni') else '')
     return f"late fusion ({mc.get('gate')} weights on each modality's log-probabilities, {mc.get('uni_head')} emotion head)" + (f", OGM-GE {mc['ogm_alpha']:g}" if mc.get('ogm_alpha') else '')
 
-def fusion_text(fs:dict, synthetic:bool=False) -> list[str]:
+def fusion_text(fs:dict, synthetic:bool=False, paired:bool=False) -> list[str]:
     "Lines of the fusion table: does the fused model beat each modality alone and both simple fusions?"
     def pm(k, m=None):
         v, s = (fs[k][m], fs[k + '_std'][m]) if m else (fs[k], fs[k + '_std'])
         return f"{v:.3f} ± {s:.3f}" if np.isfinite(s) else f"{v:.3f}"
-    t, tag = fs['targets'], 'SYNTHETIC' if synthetic else 'this corpus'
+    t, tag = fs['targets'], 'SYNTHETIC' if synthetic else 'PAIRED' if paired else 'this corpus'
     L = [f"does fusion work? ({tag}) UA mean ± std over folds; every row trained and tested on the same folds and features:",
          *[f"  {m + ' alone (its own model)':<40}{pm('unimodal', m)}" for m in fs['unimodal']],
          f"  {'late fusion (product of their probs.)':<40}{pm('late_fusion')}",
@@ -276,20 +244,23 @@ def result_text(res:dict) -> str:
     if res['synthetic']:
         L += ["SYNTHETIC: these numbers come from the synthetic demo corpus. They show that the chain runs and learns the",
               "signal planted in it; they say nothing about emotion recognition on real data.", ""]
-    if res['protocol'] == 'random':
-        L += ["SPEAKER-DEPENDENT: random utterance split; the same speakers are in training and test. Not comparable",
+    if res.get('paired'):
+        L += [res.get('data_label') or 'PAIRED: real signals paired by label; the modalities are independent given the label; not a real multimodal recording', ""]
+    if not res.get('speaker_independent', res['protocol'] != 'random'):
+        L += [f"SPEAKER-DEPENDENT: {res['protocol']} protocol; the same speakers are in training and test. Not comparable",
               "with speaker-independent (leave-one-session-out) results.", ""]
     names = FEATS | prov.get('feature_names', {})
     mods = ', '.join(f"{m} ({names[m]} {prov['features'].get(names[m], {}).get('dim', '?')}-d, {prov['features'].get(names[m], {}).get('matched', 0)} utt."
                      + (f", augmented {prov['features'][names[m] + '_aug']['matched']}" if names[m] + '_aug' in prov['features'] else ', no augmented view') + ')'
                      for m in res['modalities'])
     mc, tc = res['config']['model'], res['config']['train']
-    L += [f"cmer evaluation{' (SYNTHETIC)' if res['synthetic'] else ''}",
+    L += [f"cmer evaluation{' (SYNTHETIC)' if res['synthetic'] else ' (PAIRED)' if res.get('paired') else ''}",
           f"corpus      {prov.get('corpus')} ({prov.get('corpus_format')}; {res['n_utterances']} utterances, {res['n_speakers']} speakers, {res['n_sessions']} sessions)",
           f"classes     {' '.join(res['classes'])} ({prov.get('label_map')})",
           f"modalities  {modality_code(res['modalities'])}: {mods}",
-          f"protocol    {PROTOCOLS[res['protocol']]}, {len(res['folds'])} fold(s); early stopping on "
-          + ("the 20 % validation split" if res['protocol'] == 'random' else f"a held-out training {tc['val_by']} set per fold"),
+          f"protocol    {res['protocol']}: {PROTOCOLS[res['protocol']]}, {len(res['folds'])} fold(s); early stopping on "
+          + ("the fold's own validation part" if res['protocol'] in ('random', 'split') else f"a held-out training {tc['val_by']} set per fold"),
+          *([f"folds       {res['folds_description']}"] if res.get('folds_description') else []),
           f"model       shared dim {mc['d_shared']}; " + '; '.join(f"{m}: {_seq_desc(mc, m)}" for m in res['modalities'])
           + f"; {_fusion_desc(mc)}; modality dropout {mc['modality_dropout']}; loss weights "
           + ', '.join(f"{t} {mc.get('w_' + t, 0):g}" for t in LOSS_TERMS),
@@ -313,7 +284,7 @@ def result_text(res:dict) -> str:
               f"{'subset':<8}{'coverage':>9}  {'WA':<15}  {'UA':<15}  {'macro F1':<15}"]
         for code, v in res['subsets'].items():
             L.append(f"{code:<8}{v['coverage']:>9.2f}  {_pm(v, 'wa'):<15}  {_pm(v, 'ua'):<15}  {_pm(v, 'macro_f1'):<15}")
-    if res.get('fusion'): L += [""] + fusion_text(res['fusion'], res['synthetic'])
+    if res.get('fusion'): L += [""] + fusion_text(res['fusion'], res['synthetic'], res.get('paired', False))
     if res.get('final_model'): L += ["", f"checkpoint trained on every utterance: {res['final_model']}"]
     return '\n'.join(L) + '\n'
 
@@ -327,7 +298,8 @@ def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:
         f = prov['features'].get(names[m], {}); meta = f.get('meta') or {}
         rows.append(f"| {m} | `{names[m]}.npz`: {f.get('dim', '?')}-d, {f.get('matched', 0)} utterances; "
                     f"{meta.get('model') or meta.get('encoder') or ''} | {_seq_desc(mc, m)} |")
-    L = ["# cmer checkpoint `model.pt`" + (" (SYNTHETIC demo corpus)" if res['synthetic'] else ''), ""]
+    L = ["# cmer checkpoint `model.pt`" + (" (SYNTHETIC demo corpus)" if res['synthetic'] else ' (PAIRED corpus)' if res.get('paired') else ''), ""]
+    if res.get('paired'): L += [f"**{res.get('data_label') or 'PAIRED'}**. It shows what fusion does with real signals; no real recording has its three modalities this independent.", ""]
     if res['synthetic']:
         L += ["**SYNTHETIC**: trained on the synthetic demo corpus (espeak-ng speech, rendered faces). It exists to show that",
               "the chain runs; do not use it on real recordings.", ""]
@@ -347,13 +319,20 @@ def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:
           "- It expects features made exactly as above (the checkpoint's `meta['features']` records the settings); "
           "`cmer predict` recomputes them that way.",
           f"- It knows only the speakers, recording conditions and acting style of this corpus; expect lower scores elsewhere."]
-    if res['protocol'] == 'random':
+    if not res.get('speaker_independent', res['protocol'] != 'random'):
         L.append("- SPEAKER-DEPENDENT scores: the random split shares speakers between training and test; they overstate how it does on new speakers.")
     if len(res['modalities']) < 3:
         L.append(f"- It reads only {modality_code(res['modalities'])}; the other modalities of a file are ignored.")
     return '\n'.join(L) + '\n'
 
 # %% ../nbs/11_evaluate.ipynb #7cc727ec
+def _trained_on(f:dict, protocol:str) -> str:
+    "What a fold's checkpoint was trained on, in words."
+    if protocol == 'loso': return f"every session but {f['test_session']}"
+    if protocol == 'speaker': return f"every speaker but {f['name']}"
+    if protocol == 'split': return "the corpus's training part (its dev part for early stopping)"
+    return 'the random 60 % split'
+
 def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities:str='auto', epochs:int=15, batch_size:int=64,
                   lr:float=0.002, patience:int=5, val_by:str='speaker', model_config:dict|None=None, train_config:dict|None=None,
                   seed:int=42, threads:int=1, projection:str='tsne', final_model:bool=True, force:bool=False,
@@ -377,21 +356,26 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
         data = load_data(out, modalities, audio=params['audio_features'])
         if len(data) == 0: raise ValueError(f"no utterance of {utt_csv} has features in {out/'features'}; do the ids match?")
         synthetic = bool(data.provenance.get('synthetic'))
+        crep = (load_manifest(out, 'corpus') or {}).get('report', {})
+        paired, data_label = bool(crep.get('paired')), crep.get('data_label', '')   # PAIRED: real signals paired by label
         for name, info in data.provenance['features'].items():
             if info.get('not_finite_or_empty'): run.warn(f"{name}: {info['not_finite_or_empty']} utterance(s) with non-finite or empty features, treated as missing")
             if info.get('not_in_table'): run.warn(f"{name}: {info['not_in_table']} id(s) not in the utterance table, ignored")
         for u in data.provenance.get('utterances_without_features', []): run.fail(u, 'no features of any modality; not evaluated')
-        folds = loso_folds(data.table) if protocol == 'loso' else random_split(data.table, seed)
-        check_folds(data.table, folds, speaker_independent=protocol == 'loso')
+        folds = make_folds(data.table, protocol, seed)
+        si = is_speaker_independent(protocol, data.table, folds)
+        check_folds(data.table, folds, speaker_independent=si)
         cv = cross_validate(data, folds, mc, tc, keep_models=True, unimodal=fusion_table)
         res_dir = out/'results'
-        res = dict(synthetic=synthetic, protocol=protocol, protocol_label=PROTOCOLS[protocol], speaker_independent=protocol == 'loso',
+        res = dict(synthetic=synthetic, paired=paired, data_label=data_label, protocol=protocol, protocol_label=PROTOCOLS[protocol],
+                   speaker_independent=si, folds_description=describe_folds(data.table, folds, protocol),
                    classes=data.classes, modalities=list(data.modalities), n_utterances=len(data), n_speakers=int(data.table.speaker.nunique()),
-                   n_sessions=int(data.table.session.nunique()), majority_wa=float(np.bincount(data.labels).max() / len(data)),
+                   n_sessions=int(pd.to_numeric(data.table.session, errors='coerce').nunique()), majority_wa=float(np.bincount(data.labels).max() / len(data)),
                    summary=cv['summary'], subsets=cv['subsets'], fusion=cv.get('fusion'), audio_features=params['audio_features'], confusion=cv['confusion'].tolist(), folds=cv['folds'],
                    config=dict(model=asdict(mc), train=asdict(tc), params=params), data=data.provenance)
-        tag = ('SYNTHETIC demo corpus; ' if synthetic else '') + PROTOCOLS[protocol].split(' (')[0] + ('' if protocol == 'loso' else ' (speaker-dependent)')
-        ckpt_meta = dict(features={n: i.get('meta', {}) for n, i in data.provenance['features'].items()}, synthetic=synthetic, protocol=protocol)
+        tag = ('SYNTHETIC demo corpus; ' if synthetic else 'PAIRED corpus; ' if paired else '') + PROTOCOLS[protocol].split(' (')[0] + ('' if si else ' (speaker-dependent)')
+        ckpt_meta = dict(features={n: i.get('meta', {}) for n, i in data.provenance['features'].items()}, synthetic=synthetic, paired=paired,
+                         data_label=data_label, protocol=protocol)
         fr = None
         if final_model:
             tr, va = validation_split(data.table, np.arange(len(data)), tc.val_by, tc.val_frac, tc.seed)
@@ -404,7 +388,7 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
             def out_(name): run.output(res_dir/name); return tmp/name
             for f, m, r in zip(folds, cv['models'], cv['folds']):
                 save_checkpoint(out_(f"checkpoints/fold_{f['name']}.pt"), m, data.classes, meta=ckpt_meta | dict(
-                    fold=f['name'], trained_on=f"every session but {f['test_session']}" if f['test_session'] else 'the random 60 % split',
+                    fold=f['name'], trained_on=_trained_on(f, protocol),
                     scores={k: r[k] for k in ('wa', 'ua', 'macro_f1', 'weighted_f1')}))
             if fr: save_checkpoint(out_('model.pt'), fr.model, data.classes, meta=ckpt_meta | dict(
                     fold=None, trained_on='every utterance', n_train=fr.n_train, n_val=fr.n_val, best_epoch=fr.best_epoch))
@@ -418,7 +402,7 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
             cv['predictions'].to_csv(out_('predictions.csv'), index=False)
             atomic_json(out_('results.json'), res)
             atomic_write(out_('result.txt'), result_text(res))
-        run.record(synthetic=synthetic, protocol=protocol, speaker_independent=protocol == 'loso', modalities=modality_code(data.modalities),
+        run.record(synthetic=synthetic, paired=paired, protocol=protocol, speaker_independent=si, modalities=modality_code(data.modalities),
                    n_utterances=len(data), n_folds=len(folds), **{k: v['mean'] for k, v in cv['summary'].items()},
                    **{f'{k}_std': v['std'] for k, v in cv['summary'].items()})
     return run.manifest
