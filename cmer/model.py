@@ -13,13 +13,14 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import atomic_path
+from .context import ContextHead
 
 # %% auto #0
 __all__ = ['MODALITIES', 'CODES', 'FEATURE_FILES', 'SEQUENTIAL', 'LOSS_TERMS', 'FUSIONS', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT',
            'parse_modalities', 'modality_code', 'ModelConfig', 'length_mask', 'masked_mean_std', 'AttentivePool',
            'reverse_padded', 'SeqEncoder', 'TextEncoder', 'utterance_norm', 'deltas', 'time_mask', 'Fusion',
-           'LateFusion', 'UnifiedModel', 'random_batch', 'info_nce', 'supcon_loss', 'compute_losses', 'toy_problem',
-           'train_steps', 'save_checkpoint', 'load_checkpoint']
+           'LateFusion', 'UnifiedModel', 'take_rows', 'random_batch', 'info_nce', 'supcon_loss', 'compute_losses',
+           'toy_problem', 'train_steps', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/09_model.ipynb #89f1a70b
 MODALITIES = ('audio', 'video', 'text')
@@ -79,6 +80,9 @@ class ModelConfig:
     audio_deltas: int = 0          # append Δ (1) or Δ and ΔΔ (2) of the MFCCs, computed inside the model (the features stay (T, 20))
     audio_std_pool: bool = False   # pool the audio encoder's steps with their standard deviation too (statistics pooling next to attention)
     audio_time_mask: float = 0.0   # training only: hide one random span of up to this fraction of an utterance's frames (SpecAugment's time mask)
+    context: int = 0               # dialogue context: each utterance also reads the k previous utterances of its dialog (a `ContextHead` on the unified embeddings); 0: off
+    context_mode: str = 'mean'     # how the context head pools: 'mean' (one mean per speaker relation), 'attn' or 'gru'
+    context_bidirectional: bool = False   # also the k next utterances (offline corpora only; `cmer predict` and running conversations need False)
 
     def weights(self) -> dict:
         "The weight of each loss term."
@@ -93,6 +97,9 @@ class ModelConfig:
     def __post_init__(self):
         for k, ok in (('fusion', FUSIONS), ('uni_head', ('shared', 'separate')), ('gate', ('global', 'utterance')), ('fused_grad', ('full', 'gates')), ('gate_fit', ('train', 'val'))):
             if getattr(self, k) not in ok: raise ValueError(f"ModelConfig.{k} {getattr(self, k)!r}: expected one of {ok}")
+        if self.context_mode not in ('mean', 'attn', 'gru'): raise ValueError(f"ModelConfig.context_mode {self.context_mode!r}: expected one of ('mean', 'attn', 'gru')")
+        if isinstance(self.context, bool) or int(self.context) != self.context or self.context < 0:
+            raise ValueError(f"ModelConfig.context {self.context!r}: expected an integer >= 0 (the number of previous utterances read)")
 
     @property
     def has_uni(self) -> bool:
@@ -108,7 +115,8 @@ class ModelConfig:
         return cls(**d)
 
 # what a checkpoint written before late fusion existed meant by the settings it lacks
-LEGACY_CONFIG = dict(fusion='attention', w_uni=0.0, uni_head='separate', gate='global', fused_grad='full', gate_fit='train', ogm_alpha=0.0)
+LEGACY_CONFIG = dict(fusion='attention', w_uni=0.0, uni_head='separate', gate='global', fused_grad='full', gate_fit='train', ogm_alpha=0.0,
+                     context=0, context_mode='mean', context_bidirectional=False)
 
 # %% ../nbs/09_model.ipynb #3196c51f
 def length_mask(lengths:torch.Tensor, T:int) -> torch.Tensor:
@@ -136,7 +144,7 @@ class AttentivePool(nn.Module):
 # %% ../nbs/09_model.ipynb #284c7e2c
 def reverse_padded(x:torch.Tensor, lengths:torch.Tensor) -> torch.Tensor:
     "Reverse each row of `(B, T, d)` within its length; padded steps stay where they are."
-    t = torch.arange(x.shape[1])[None, :]
+    t = torch.arange(x.shape[1], device=x.device)[None, :]
     idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
     return x.gather(1, idx.unsqueeze(-1).expand_as(x))
 
@@ -200,7 +208,7 @@ def utterance_norm(x:torch.Tensor, lengths:torch.Tensor, mode:str='mean') -> tor
 def deltas(x:torch.Tensor, lengths:torch.Tensor, width:int=2) -> torch.Tensor:
     "Regression slope over ±`width` steps of each row of `(B, T, d)`, edge steps repeated within each row's length; padding stays 0."
     B, T, _ = x.shape
-    t = torch.arange(T)[None, :]
+    t = torch.arange(T, device=x.device)[None, :]
     last = (lengths.clamp(min=1) - 1)[:, None]
     out = torch.zeros_like(x)
     for n in range(1, width + 1):
@@ -214,9 +222,9 @@ def time_mask(x:torch.Tensor, lengths:torch.Tensor, frac:float, generator:torch.
     if frac <= 0: return x
     B, T, _ = x.shape
     L = lengths.clamp(min=1).to(torch.float32)
-    width = (torch.rand(B, generator=generator) * frac * L).floor().clamp(max=L - 1)
-    start = (torch.rand(B, generator=generator) * (L - width + 1)).floor().clamp(max=L - width)
-    t = torch.arange(T)[None, :]
+    width = (torch.rand(B, generator=generator, device=x.device) * frac * L).floor().clamp(max=L - 1)
+    start = (torch.rand(B, generator=generator, device=x.device) * (L - width + 1)).floor().clamp(max=L - width)
+    t = torch.arange(T, device=x.device)[None, :]
     hide = (t >= start[:, None]) & (t < (start + width)[:, None])
     return x.masked_fill(hide.unsqueeze(-1), 0.)
 
@@ -288,6 +296,8 @@ class UnifiedModel(nn.Module):
         for m in self.modalities:
             self.register_buffer(f'mean_{m}', torch.zeros(self.dims[m]))
             self.register_buffer(f'std_{m}', torch.ones(self.dims[m]))
+        # dialogue context (made last, so that the other layers start from the same weights whatever `context` is)
+        self.context_head = ContextHead(d, self.n_classes, cfg.context, cfg.context_bidirectional, cfg.context_mode, cfg.dropout) if cfg.context else None
 
     def target_dim(self, m:str) -> int:
         "Size of modality `m`'s reconstruction target."
@@ -318,7 +328,7 @@ class UnifiedModel(nn.Module):
         p = self.cfg.input_dropout
         if not self.training or p <= 0: return x
         shape = (x.shape[0], 1, x.shape[-1]) if x.dim() == 3 else x.shape
-        return x * (torch.rand(shape) >= p).to(x.dtype) / (1 - p)
+        return x * (torch.rand(shape, device=x.device) >= p).to(x.dtype) / (1 - p)
 
     def _audio_front(self, x:torch.Tensor, lens:torch.Tensor) -> torch.Tensor:
         "The audio options of the config: per-utterance normalisation, deltas, time mask (training only)."
@@ -334,13 +344,14 @@ class UnifiedModel(nn.Module):
         "`(B, M)`: which modalities each utterance of `batch` has."
         if 'avail' in batch: return batch['avail'].bool()
         B = next(batch[m].shape[0] for m in self.modalities if m in batch)
-        return torch.stack([torch.full((B,), m in batch, dtype=torch.bool) for m in self.modalities], 1)
+        dev = next(batch[m].device for m in self.modalities if m in batch)
+        return torch.stack([torch.full((B,), m in batch, dtype=torch.bool, device=dev) for m in self.modalities], 1)
 
     def forward(self, batch:dict, use:torch.Tensor|None=None, recon:bool=False) -> dict:
         avail = self.avail(batch)
         use = avail if use is None else (use.bool() & avail)
         B, d = avail.shape[0], self.cfg.d_shared
-        z = torch.zeros(B, len(self.modalities), d)
+        z = torch.zeros(B, len(self.modalities), d, device=avail.device)
         for j, m in enumerate(self.modalities):
             rows = avail[:, j].nonzero().squeeze(1)
             if len(rows) == 0: continue
@@ -363,6 +374,22 @@ class UnifiedModel(nn.Module):
         if recon: out['recon'] = {m: self.decoders[m](u) for m in self.modalities}
         return out
 
+    def forward_context(self, batch:dict,                 # the batch rows: the targets and their context (e.g. `cmer.context.gather_context`)
+                        idx, rel,                         # `(T, K)`: each target's context as indices into the batch rows (-1 pad), relations (`cmer.context.RELATIONS`)
+                        targets,                          # `(T,)` places of the targets among the batch rows
+                        use:torch.Tensor|None=None, recon:bool=False) -> dict:
+        "The forward pass of every batch row, then, for the `targets`, each output row with `emotion` = the fused logits + the context head's logits over their context's unified embeddings (`inner_emotion`: the fused logits alone)."
+        if self.context_head is None: raise ValueError("forward_context: the model has no context head (ModelConfig.context=0)")
+        inner = self(batch, use=use, recon=recon)
+        h = inner['unified']
+        idx, rel, targets = (torch.as_tensor(np.asarray(a), dtype=torch.long, device=h.device) for a in (idx, rel, targets))
+        rel = torch.where(idx >= 0, rel, torch.zeros_like(rel))
+        ctx = h[idx.clamp(min=0)] * (idx >= 0).unsqueeze(-1).to(h.dtype)
+        c = self.context_head(h[targets], ctx, rel)
+        out = take_rows(inner, targets)
+        out.update(inner_emotion=out['emotion'], emotion=out['emotion'] + c['emotion'], context=c['context'])
+        return out
+
     @torch.no_grad()
     def recon_targets(self, batch:dict) -> dict[str, torch.Tensor]:
         "What the decoders aim at: a summary of each modality's normalised input (no gradient)."
@@ -376,6 +403,11 @@ class UnifiedModel(nn.Module):
             mean = (x * w).sum(1) / n
             out[m] = torch.cat([mean, (((x - mean[:, None]) ** 2 * w).sum(1) / n).sqrt()], -1) if m == 'audio' else mean
         return out
+
+def take_rows(x, rows:torch.Tensor):
+    "Rows `rows` of every tensor in `x` (a tensor, or a dict of them, nested); anything else as it is."
+    if isinstance(x, dict): return {k: take_rows(v, rows) for k, v in x.items()}
+    return x[rows] if isinstance(x, torch.Tensor) and x.dim() > 0 else x
 
 # %% ../nbs/09_model.ipynb #e9753225
 def random_batch(B:int=6, dims:dict|None=None, T:int=40, k:int=5, seed:int=0, avail:np.ndarray|None=None) -> dict:

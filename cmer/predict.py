@@ -16,8 +16,8 @@ from .fer import IEMOCAP4
 
 # %% auto #0
 __all__ = ['IMAGE_FORMATS', 'SR', 'COLORS', 'OUTPUTS', 'MediaError', 'probe_media', 'make_clip', 'extract_audio',
-           'speech_segments', 'fixed_windows', 'decoded_span', 'segment_faces', 'unified_probs', 'fuse',
-           'read_checkpoint', 'Predictor', 'load_predictor', 'transcribe', 'segment_features', 'class_name',
+           'speech_segments', 'fixed_windows', 'decoded_span', 'segment_faces', 'unified_probs', 'segment_context',
+           'fuse', 'read_checkpoint', 'Predictor', 'load_predictor', 'transcribe', 'segment_features', 'class_name',
            'segment_table', 'segment_label', 'timeline_plot', 'summary_text', 'is_synthetic', 'check_out', 'predict',
            'cli_predict']
 
@@ -179,8 +179,21 @@ def unified_probs(model, feats:list[dict], use:tuple|None=None, max_frames:int=1
     use = tuple(model.modalities if use is None else use)
     out = np.full((len(feats), model.n_classes), np.nan, np.float32)
     b, pos = _stack_batch(model, feats, use, max_frames)
-    if len(pos): out[pos] = torch.softmax(model.eval()(b)['emotion'], -1).numpy()
+    if not len(pos): return out
+    k = getattr(model.cfg, 'context', 0)
+    if k:    # a context model: the segments in time order as one dialog, speakers unknown, the past only
+        idx, rel = segment_context(pos, k, model.cfg.context_bidirectional)
+        e = model.eval().forward_context(b, idx, rel, np.arange(len(pos)))['emotion']
+    else: e = model.eval()(b)['emotion']
+    out[pos] = torch.softmax(e, -1).numpy()
     return out
+
+def segment_context(pos:np.ndarray, k:int, bidirectional:bool=False) -> tuple[np.ndarray, np.ndarray]:
+    "Context of segments `pos` (in time order) read as one dialog with unknown speakers: the k previous ones; a bidirectional model's future slots stay empty."
+    from cmer.context import context_index
+    idx, rel = context_index(pd.DataFrame({'dialog': np.zeros(len(pos), int), 'position': np.asarray(pos)}), k)
+    if bidirectional: idx, rel = np.concatenate([idx, np.full_like(idx, -1)], 1), np.concatenate([rel, np.zeros_like(rel)], 1)
+    return idx, rel
 
 def fuse(probs:dict[str, np.ndarray], weights:dict[str, float]|None=None) -> np.ndarray:
     "Weighted mean of per-modality probabilities `(n, C)` over the modalities present (non-NaN) in each row; NaN where none."

@@ -11,7 +11,8 @@ from typing import Sequence
 import numpy as np, pandas as pd
 import torch
 from tqdm import tqdm
-from .core import Features, features_dir, load_features, make_features, save_features, load_manifest, fingerprint, seed_everything
+from .core import Features, features_dir, load_features, make_features, save_features, load_manifest, fingerprint, seed_everything, resolve_device
+from .context import context_index, gather_context, hide_speakers, REL_PAD
 from .corpus import load_utterances
 from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedModel, compute_losses,
                         parse_modalities, modality_code)
@@ -20,7 +21,7 @@ from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedM
 __all__ = ['GENDER_IDS', 'AUDIO_FEATURES', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data',
            'feature_files', 'audio_choice', 'load_data', 'collate', 'batch_order', 'feature_stats', 'class_weights',
            'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'uni_logprobs', 'fit_gates',
-           'fit', 'predict']
+           'to_device', 'context_rows', 'fit', 'predict']
 
 # %% ../nbs/10_train.ipynb #0e3706d1
 def synthetic_features(table:pd.DataFrame, modalities:str|Sequence[str]='AVT', dims:dict|None=None, frames:tuple=(40, 120),
@@ -279,6 +280,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 42
     threads: int = 1             # CPU threads for torch; fixed so that a re-run adds numbers in the same order
+    device: str = 'auto'         # where the model and batches live: 'auto' (CMER_DEVICE, else CUDA when torch sees a GPU), 'cpu', 'cuda', 'cuda:N'
+    context_hide: float = 0.2    # with ModelConfig.context > 0: share of training targets whose context speakers read 'unknown' (so that prediction without diarization is trained)
 
     @classmethod
     def from_dict(cls, d:dict|None) -> TrainConfig:
@@ -353,7 +356,7 @@ def ogm_ge(model:UnifiedModel, out:dict, labels:torch.Tensor, alpha:float, g:tor
         for prm in model.encoders[m].parameters():
             if prm.grad is None: continue
             sd = float(prm.grad.std()) if prm.grad.numel() > 1 else 0.0
-            prm.grad.mul_(k).add_(torch.randn(prm.grad.shape, generator=g) * sd)
+            prm.grad.mul_(k).add_(torch.randn(prm.grad.shape, generator=g).to(prm.grad.device) * sd)
     return coef
 
 def uni_logprobs(model:UnifiedModel, data:CorpusData, idx:np.ndarray, max_frames:int=1500) -> tuple[torch.Tensor, torch.Tensor]:
@@ -361,7 +364,7 @@ def uni_logprobs(model:UnifiedModel, data:CorpusData, idx:np.ndarray, max_frames
     model.eval(); parts, uses = [], []
     with torch.no_grad():
         for s in range(0, len(idx), 256):
-            o = model(collate(data, idx[s:s + 256], max_frames=max_frames))
+            o = model(to_device(collate(data, idx[s:s + 256], max_frames=max_frames), next(model.parameters()).device))
             parts.append(torch.log_softmax(o['uni'], -1)); uses.append(o['use'])
     return torch.cat(parts), torch.cat(uses)
 
@@ -386,6 +389,19 @@ def _branch_keys(model:UnifiedModel, m:str) -> list[str]:
     pre = (f'encoders.{m}.', f'proj_norm.{m}.', f'uni_heads.{m}.')
     return [k for k in model.state_dict() if k.startswith(pre)]
 
+def to_device(b:dict, device) -> dict:
+    "A batch's tensors on `device`."
+    return {k: v.to(device) for k, v in b.items()}
+
+def context_rows(table:pd.DataFrame, k:int, bidirectional:bool=False, pool:np.ndarray|None=None) -> tuple[np.ndarray, np.ndarray]:
+    "`cmer.context.context_index` of `table` in which only the rows `pool` (default: all) can be context, and only they get one (the others: all padding)."
+    if pool is None: return context_index(table, k, bidirectional)
+    pool = np.unique(np.asarray(pool, np.int64))
+    i, r = context_index(table.iloc[pool].reset_index(drop=True), k, bidirectional)
+    idx, rel = np.full((len(table), i.shape[1]), -1, np.int64), np.zeros((len(table), i.shape[1]), np.int64)
+    idx[pool] = np.where(i >= 0, pool[np.maximum(i, 0)], -1); rel[pool] = r
+    return idx, rel
+
 def _threads(n:int|None):
     "Context: torch uses `n` CPU threads inside, the previous number after."
     import contextlib
@@ -404,13 +420,17 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
     train_idx = np.asarray(train_idx); val_idx = np.asarray(val_idx if val_idx is not None else [], dtype=np.int64)
     if len(train_idx) < 2: raise ValueError(f"fit: {len(train_idx)} training utterance(s); need at least 2")
     t0 = time.perf_counter()
+    dev = resolve_device(tc.device)
+    # dialogue context of the training targets: training rows only (validation and test utterances are never a training target's context)
+    ctx_train = context_rows(data.table, mc.context, mc.context_bidirectional, pool=train_idx) if mc.context else None
     with _threads(tc.threads):
         seed_everything(tc.seed)
         rng, g = np.random.default_rng(tc.seed), torch.Generator().manual_seed(tc.seed)
         model = UnifiedModel(data.dims, len(data.classes), mc)
         model.set_normalization(feature_stats(data, train_idx))
-        y, gen = torch.from_numpy(data.labels), torch.from_numpy(data.genders)
-        cw = torch.from_numpy(class_weights(data.labels[train_idx], len(data.classes))) if tc.class_weighted else None
+        model.to(dev)
+        y, gen = torch.from_numpy(data.labels).to(dev), torch.from_numpy(data.genders).to(dev)
+        cw = torch.from_numpy(class_weights(data.labels[train_idx], len(data.classes))).to(dev) if tc.class_weighted else None
         opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         lengths = data.lengths('audio') if 'audio' in data.modalities else None
         bs = max(min(8, tc.batch_size), min(tc.batch_size, len(train_idx) // max(1, tc.min_batches)))
@@ -425,13 +445,21 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
         for epoch in bar:
             model.train(); te = time.perf_counter(); sums, n_seen = {}, 0
             for bidx in tqdm(batch_order(train_idx, bs, rng, lengths), desc=f'epoch {epoch}', disable=progress != 'batch', leave=False, unit='batch'):
-                b = collate(data, bidx, rng=rng, max_frames=tc.train_frames)
-                o = model(b, use=_modality_dropout(b['avail'], mc.modality_dropout, g), recon=mc.w_recon > 0)
+                if ctx_train is None:
+                    b = collate(data, bidx, rng=rng, max_frames=tc.train_frames)
+                    o = model(to_device(b, dev), use=_modality_dropout(b['avail'], mc.modality_dropout, g).to(dev), recon=mc.w_recon > 0)
+                    bt, fwd = b, None
+                else:      # the targets' context rows join the batch; the losses are the targets'
+                    brows, cidx, crel, tpos = gather_context(bidx, *ctx_train)
+                    crel = hide_speakers(crel, tc.context_hide, rng)
+                    b = collate(data, brows, rng=rng, max_frames=tc.train_frames)
+                    def fwd(b_): return model.forward_context(to_device(b_, dev), cidx, crel, tpos, use=_modality_dropout(b_['avail'], mc.modality_dropout, g).to(dev), recon=mc.w_recon > 0)
+                    o, bt = fwd(b), {k: v[torch.from_numpy(tpos)] for k, v in b.items()}
                 o2 = None
                 if two_views:
-                    b2 = collate(data, bidx, view='aug', rng=rng, max_frames=tc.train_frames)
-                    o2 = model(b2, use=_modality_dropout(b2['avail'], mc.modality_dropout, g))
-                L = compute_losses(model, o, b, y[bidx], gen[bidx], out2=o2, class_weight=cw)
+                    b2 = collate(data, bidx if fwd is None else brows, view='aug', rng=rng, max_frames=tc.train_frames)
+                    o2 = model(to_device(b2, dev), use=_modality_dropout(b2['avail'], mc.modality_dropout, g).to(dev)) if fwd is None else fwd(b2)
+                L = compute_losses(model, o, to_device(bt, dev), y[bidx], gen[bidx], out2=o2, class_weight=cw)
                 opt.zero_grad(set_to_none=True); L['total'].backward()
                 if mc.ogm_alpha > 0: ogm_ge(model, o, y[bidx], mc.ogm_alpha, g)
                 if tc.grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
@@ -441,7 +469,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
             rec = dict(epoch=epoch, lr=float(sched.get_last_lr()[0]), **{f'train_{k}': v / n_seen for k, v in sums.items()})
             if len(val_idx):
                 p = predict(model, data, val_idx, max_frames=tc.max_frames)
-                vl = float(torch.nn.functional.cross_entropy(torch.log(torch.from_numpy(p['prob']).clamp(min=1e-8)), y[val_idx], weight=cw))
+                vl = float(torch.nn.functional.cross_entropy(torch.log(torch.from_numpy(p['prob']).clamp(min=1e-8)).to(dev), y[val_idx], weight=cw))
                 met = emotion_metrics(data.labels[val_idx], p['pred'])
                 rec.update(val_loss=vl, val_wa=met['wa'], val_ua=met['ua'])
                 score, improved = (met['ua'], -vl), False
@@ -452,7 +480,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
                         q = predict(model, data, val_idx, modalities=[m], max_frames=tc.max_frames); ok = q['pred'] >= 0
                         if not ok.any(): continue
                         ua_m = emotion_metrics(data.labels[val_idx][ok], q['pred'][ok])['ua']
-                        vl_m = float(torch.nn.functional.cross_entropy(torch.log(torch.from_numpy(q['prob'][ok]).clamp(min=1e-8)), y[val_idx][ok], weight=cw))
+                        vl_m = float(torch.nn.functional.cross_entropy(torch.log(torch.from_numpy(q['prob'][ok]).clamp(min=1e-8)).to(dev), y[val_idx][torch.from_numpy(ok).to(dev)], weight=cw))
                         rec[f'val_ua_{m}'] = ua_m
                         if m not in best_branch or (ua_m, -vl_m) > best_branch[m][0]:
                             sd = model.state_dict(); best_branch[m] = ((ua_m, -vl_m), epoch, {k: sd[k].detach().clone() for k in _branch_keys(model, m)}); improved = True
@@ -475,11 +503,26 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
                      {m: b[1] for m, b in best_branch.items()}, gates)
 
 # %% ../nbs/10_train.ipynb #80ebdeea
+def _compact(cidx:np.ndarray, crel:np.ndarray, k:int) -> tuple[np.ndarray, np.ndarray]:
+    "Each side's (k slots) valid context first, nearest first, padding after (what a GRU context head expects)."
+    cidx, crel = cidx.copy(), np.where(cidx >= 0, crel, REL_PAD)
+    for s in range(0, cidx.shape[1], max(k, 1)):
+        o = np.argsort(cidx[:, s:s + k] < 0, axis=1, kind='stable')
+        cidx[:, s:s + k] = np.take_along_axis(cidx[:, s:s + k], o, 1); crel[:, s:s + k] = np.take_along_axis(crel[:, s:s + k], o, 1)
+    return cidx, crel
+
 @torch.no_grad()
 def predict(model:UnifiedModel, data:CorpusData, idx:np.ndarray, modalities:str|Sequence[str]|None=None,
-            batch_size:int=256, max_frames:int=1500) -> dict:
-    "Class probabilities, predictions, gender probabilities, unified embeddings and modality projections of utterances `idx`."
+            batch_size:int=256, max_frames:int=1500,
+            context_pool:np.ndarray|None=None, # with a context model: the rows that may be context (default: every row of `data`)
+            device:str|None=None,              # None: where the model is; else `cmer.core.resolve_device(device)` (the model moves there)
+           ) -> dict:
+    "Class probabilities, predictions, gender probabilities, unified embeddings and modality projections of utterances `idx` (with `ModelConfig.context`: each read in its dialog)."
     idx = np.asarray(idx); model.eval()
+    if device is not None: model.to(resolve_device(device))
+    dev = next(model.parameters()).device
+    k = model.cfg.context
+    if k: return _predict_context(model, data, idx, modalities, batch_size, max_frames, context_rows(data.table, k, model.cfg.context_bidirectional, context_pool), dev)
     if set(data.modalities) != set(model.modalities):
         raise ValueError(f"predict: the model reads {modality_code(model.modalities)} but the data has {modality_code(data.modalities)}; "
                          "select the model's modalities (data.select) or train on these")
@@ -498,9 +541,38 @@ def predict(model:UnifiedModel, data:CorpusData, idx:np.ndarray, modalities:str|
         if not bool(ok.all()):
             b = {k: v[ok] for k, v in b.items()}; use = use[ok]; pos = pos[ok.numpy()]
         b['avail'] = use                     # encoders run only on the modalities used
-        o = model(b)
-        out['prob'][pos] = torch.softmax(o['emotion'], -1).numpy(); out['pred'][pos] = o['emotion'].argmax(-1).numpy()
-        out['gender_prob'][pos] = torch.softmax(o['gender'], -1)[:, 1].numpy()
-        out['unified'][pos] = o['unified'].numpy(); out['proj'][pos] = o['proj'].numpy(); out['use'][pos] = use.numpy()
+        _store(out, pos, model(to_device(b, dev)), use)
+    out['coverage'] = float((out['pred'] >= 0).mean()) if n else 0.0
+    return out
+
+def _store(out:dict, pos:np.ndarray, o:dict, use:torch.Tensor):
+    "Write a forward pass's outputs for the places `pos`."
+    out['prob'][pos] = torch.softmax(o['emotion'], -1).cpu().numpy(); out['pred'][pos] = o['emotion'].argmax(-1).cpu().numpy()
+    out['gender_prob'][pos] = torch.softmax(o['gender'], -1)[:, 1].cpu().numpy()
+    out['unified'][pos] = o['unified'].cpu().numpy(); out['proj'][pos] = o['proj'].cpu().numpy(); out['use'][pos] = use.cpu().numpy()
+
+def _predict_context(model, data, idx, modalities, batch_size, max_frames, ctx, dev) -> dict:
+    "`predict` of a context model: per chunk of targets, their context rows join the batch; a target's outputs depend only on it and its context (not on the chunking)."
+    want = np.array([m in parse_modalities(modalities) for m in model.modalities]) if modalities is not None else None
+    n, C, d = len(idx), model.n_classes, model.cfg.d_shared
+    out = dict(prob=np.full((n, C), np.nan, np.float32), pred=np.full(n, -1, np.int64), gender_prob=np.full(n, np.nan, np.float32),
+               unified=np.full((n, d), np.nan, np.float32), proj=np.zeros((n, len(model.modalities), d), np.float32),
+               use=np.zeros((n, len(model.modalities)), bool))
+    for s in range(0, n, batch_size):
+        pos = np.arange(s, min(n, s + batch_size))
+        brows, cidx, crel, tpos = gather_context(idx[pos], *ctx)
+        b = collate(data, brows, max_frames=max_frames)
+        use = b['avail'].numpy() & want if want is not None else b['avail'].numpy()
+        ok = use.any(1)                      # rows with none of the modalities asked for: neither targets nor context
+        if not ok.all():
+            new = np.where(ok, np.cumsum(ok) - 1, -1)
+            b = {kk: v[torch.from_numpy(ok)] for kk, v in b.items()}; use = use[ok]
+            cidx = np.where(cidx >= 0, new[np.maximum(cidx, 0)], -1)
+            keep = ok[tpos]; pos, cidx, crel, tpos = pos[keep], cidx[keep], crel[keep], new[tpos[keep]]
+            cidx, crel = _compact(cidx, crel, model.cfg.context)
+        if not len(pos): continue
+        b['avail'] = torch.from_numpy(use)
+        o = model.forward_context(to_device(b, dev), cidx, crel, tpos)
+        _store(out, pos, o, torch.from_numpy(use[tpos]))
     out['coverage'] = float((out['pred'] >= 0).mean()) if n else 0.0
     return out
