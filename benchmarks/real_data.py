@@ -367,6 +367,14 @@ def report(R: dict, figs: list[str], args, t_total: float) -> str:
     if R.get('quick'): L += ["**QUICK RUN (`--quick`): few epochs, one sentence encoder, small grids: the numbers are smoke-test values, not results.**", ""]
     L += ["## Headline", "", "| data (protocol) | cmer | best baseline |", "|---|---|---|"]
     L += R['headline'] + [""]
+    newer = [(f, what) for f, what in [('fusion.md', 'does fusion work? each modality alone, late and early fusion, the fused model and the fused '
+                                        'model on each modality, on PAIRED (MFCC and Whisper audio) and SYNTHETIC (`python benchmarks/fusion.py`)'),
+                                       ('context.md', 'dialogue context on the real IEMOCAP transcripts, with baselines given the same context '
+                                        '(`python benchmarks/context.py`)'),
+                                       ('emodb_audio.md', 'EmoDB speech on MFCC and Whisper encoder features, cmer next to pooled-statistics '
+                                        'SVM / logistic regression, and the packing check (`python benchmarks/emodb_audio.py`)')]
+             if (HERE/f).exists()]
+    if newer: L += ["Measured by their own scripts, newer than this report's run:", "", *[f"- [{f}]({f}): {what}" for f, what in newer], ""]
     t = R.get('text')
     if t:
         L += [f"## 1. Text: real IEMOCAP transcripts, leave-one-session-out ({t['n']} utterances, 4 classes)", "",
