@@ -118,7 +118,7 @@ class ContextHead(nn.Module):
             kk, vv = self.kv(x).chunk(2, -1)
             kk = torch.cat([self.null[0].expand(B, 1, d), kk], 1); vv = torch.cat([self.null[1].expand(B, 1, d), vv], 1)
             s = (kk @ self.q(u).unsqueeze(-1)).squeeze(-1) / d ** 0.5
-            s = s.masked_fill(~torch.cat([torch.ones(B, 1, dtype=torch.bool), valid], 1), float('-inf'))
+            s = s.masked_fill(~torch.cat([torch.ones(B, 1, dtype=torch.bool, device=valid.device), valid], 1), float('-inf'))
             return (torch.softmax(s, 1).unsqueeze(-1) * vv).sum(1)
         if self.mode == 'mean':
             means = []
@@ -129,7 +129,7 @@ class ContextHead(nn.Module):
         parts = []
         for s, rnn in enumerate(self.rnn):    # each side: slots nearest first and contiguous → feed farthest to nearest
             xs, n = x[:, s * self.k:(s + 1) * self.k], valid[:, s * self.k:(s + 1) * self.k].sum(1)
-            t = torch.arange(self.k)[None, :]
+            t = torch.arange(self.k, device=x.device)[None, :]
             order = torch.where(t < n[:, None], (n[:, None] - 1 - t).clamp(min=0), t)
             xs = xs.gather(1, order.unsqueeze(-1).expand_as(xs))
             packed = nn.utils.rnn.pack_padded_sequence(xs, n.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)

@@ -80,7 +80,7 @@ class ModelConfig:
     audio_deltas: int = 0          # append Δ (1) or Δ and ΔΔ (2) of the MFCCs, computed inside the model (the features stay (T, 20))
     audio_std_pool: bool = False   # pool the audio encoder's steps with their standard deviation too (statistics pooling next to attention)
     audio_time_mask: float = 0.0   # training only: hide one random span of up to this fraction of an utterance's frames (SpecAugment's time mask)
-    context: int = 0               # dialogue context: each utterance also reads the k previous utterances of its dialog (a `ContextHead` on the unified embeddings); 0: off
+    context: int = 16              # dialogue context: each utterance also reads the k previous utterances of its dialog (a `ContextHead` on the unified embeddings); 0: off
     context_mode: str = 'mean'     # how the context head pools: 'mean' (one mean per speaker relation), 'attn' or 'gru'
     context_bidirectional: bool = False   # also the k next utterances (offline corpora only; `cmer predict` and running conversations need False)
 
@@ -429,14 +429,14 @@ def info_nce(a:torch.Tensor, b:torch.Tensor, temperature:float=0.1) -> torch.Ten
     "Symmetric InfoNCE: row i of `a` and of `b` are positives, the other rows negatives."
     a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
     logits = a @ b.T / temperature
-    target = torch.arange(len(a))
+    target = torch.arange(len(a), device=a.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 def supcon_loss(z:torch.Tensor, labels:torch.Tensor, temperature:float=0.1) -> torch.Tensor:
     "Supervised contrastive loss: embeddings with the same label are positives (anchors without a positive are skipped)."
     z = F.normalize(z, dim=-1)
     sim = z @ z.T / temperature
-    self_mask = torch.eye(len(z), dtype=torch.bool)
+    self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
     sim = sim.masked_fill(self_mask, float('-inf'))
     log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
     pos = (labels[:, None] == labels[None, :]) & ~self_mask

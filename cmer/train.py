@@ -394,7 +394,10 @@ def to_device(b:dict, device) -> dict:
     return {k: v.to(device) for k, v in b.items()}
 
 def context_rows(table:pd.DataFrame, k:int, bidirectional:bool=False, pool:np.ndarray|None=None) -> tuple[np.ndarray, np.ndarray]:
-    "`cmer.context.context_index` of `table` in which only the rows `pool` (default: all) can be context, and only they get one (the others: all padding)."
+    "`cmer.context.context_index` of `table` in which only the rows `pool` (default: all) can be context, and only they get one (the others: all padding). Without a `dialog` column (or where it is empty) an utterance is a dialog of its own: no context."
+    if 'dialog' not in table: return context_index(pd.DataFrame({'dialog': np.arange(len(table))}), k, bidirectional)
+    if table['dialog'].isna().any():
+        table = table.assign(dialog=table['dialog'].astype(object).where(table['dialog'].notna(), pd.Series([('alone', i) for i in range(len(table))], index=table.index)))
     if pool is None: return context_index(table, k, bidirectional)
     pool = np.unique(np.asarray(pool, np.int64))
     i, r = context_index(table.iloc[pool].reset_index(drop=True), k, bidirectional)
@@ -521,11 +524,11 @@ def predict(model:UnifiedModel, data:CorpusData, idx:np.ndarray, modalities:str|
     idx = np.asarray(idx); model.eval()
     if device is not None: model.to(resolve_device(device))
     dev = next(model.parameters()).device
-    k = model.cfg.context
-    if k: return _predict_context(model, data, idx, modalities, batch_size, max_frames, context_rows(data.table, k, model.cfg.context_bidirectional, context_pool), dev)
     if set(data.modalities) != set(model.modalities):
         raise ValueError(f"predict: the model reads {modality_code(model.modalities)} but the data has {modality_code(data.modalities)}; "
                          "select the model's modalities (data.select) or train on these")
+    k = model.cfg.context
+    if k: return _predict_context(model, data, idx, modalities, batch_size, max_frames, context_rows(data.table, k, model.cfg.context_bidirectional, context_pool), dev)
     want = torch.tensor([m in parse_modalities(modalities) for m in model.modalities]) if modalities is not None else None
     n, C, d = len(idx), model.n_classes, model.cfg.d_shared
     out = dict(prob=np.full((n, C), np.nan, np.float32), pred=np.full(n, -1, np.int64), gender_prob=np.full(n, np.nan, np.float32),

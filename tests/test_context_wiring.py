@@ -7,7 +7,7 @@ from cmer.context import REL_SAME, REL_OTHER, REL_UNKNOWN
 
 torch.set_num_threads(1)
 CLASSES = ['neu', 'ang', 'sad', 'hap']
-SMALL = ModelConfig(d_shared=16, audio_conv=8, rnn_hidden=8, text_hidden=32, audio_layers=1, audio_stride=1)
+SMALL = ModelConfig(d_shared=16, audio_conv=8, rnn_hidden=8, text_hidden=32, audio_layers=1, audio_stride=1, context=0)
 FAST = TrainConfig(epochs=3, batch_size=8, min_epochs=1, patience=2)
 
 
@@ -145,3 +145,15 @@ def test_cmer_predict_context(trained):
     np.testing.assert_allclose(alone[0], p[0], atol=1e-6)        # the first segment has no context either way
     t = unified_probs(res.model, feats, ('text',))               # one modality: the segments that have it, in order
     assert not np.isnan(t).any()
+
+
+def test_default_context_and_no_dialog_column():
+    "The default reads 16 previous utterances; a table without a `dialog` column trains and predicts every utterance alone."
+    assert ModelConfig().context == 16 and not ModelConfig().context_bidirectional
+    data = toy_dialogs(n_dialogs=4)
+    nd = CorpusData(data.table.drop(columns=['dialog']), data.classes, data.feats, data.aug, data.rows, data.aug_rows, data.provenance)
+    tr = np.flatnonzero(nd.table.session != 4)
+    res = fit(nd, tr, None, replace(SMALL, context=16), replace(FAST, epochs=1), progress=False)
+    allr = np.arange(len(nd))
+    p, q = predict(res.model, nd, allr), predict(res.model, with_text(nd, 0, 5.0), allr)
+    np.testing.assert_array_equal(q['prob'][1:], p['prob'][1:])     # nobody reads utterance 0 as context
