@@ -21,7 +21,7 @@ from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedM
 __all__ = ['GENDER_IDS', 'AUDIO_FEATURES', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data',
            'feature_files', 'audio_choice', 'load_data', 'collate', 'batch_order', 'feature_stats', 'class_weights',
            'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'uni_logprobs', 'fit_gates',
-           'to_device', 'context_rows', 'fit', 'predict']
+           'to_device', 'context_batches', 'context_rows', 'fit', 'predict']
 
 # %% ../nbs/10_train.ipynb #0e3706d1
 def synthetic_features(table:pd.DataFrame, modalities:str|Sequence[str]='AVT', dims:dict|None=None, frames:tuple=(40, 120),
@@ -393,11 +393,29 @@ def to_device(b:dict, device) -> dict:
     "A batch's tensors on `device`."
     return {k: v.to(device) for k, v in b.items()}
 
-def context_rows(table:pd.DataFrame, k:int, bidirectional:bool=False, pool:np.ndarray|None=None) -> tuple[np.ndarray, np.ndarray]:
-    "`cmer.context.context_index` of `table` in which only the rows `pool` (default: all) can be context, and only they get one (the others: all padding). Without a `dialog` column (or where it is empty) an utterance is a dialog of its own: no context."
-    if 'dialog' not in table: return context_index(pd.DataFrame({'dialog': np.arange(len(table))}), k, bidirectional)
+def _dialogs(table:pd.DataFrame) -> pd.DataFrame:
+    "`table` where an utterance without a dialog (no `dialog` column, or an empty one) is a dialog of its own."
+    if 'dialog' not in table: return table.assign(dialog=np.arange(len(table)))
     if table['dialog'].isna().any():
         table = table.assign(dialog=table['dialog'].astype(object).where(table['dialog'].notna(), pd.Series([('alone', i) for i in range(len(table))], index=table.index)))
+    return table
+
+def context_batches(table:pd.DataFrame, idx:np.ndarray, batch_size:int, rng:np.random.Generator, run:int=8) -> list[np.ndarray]:
+    "Batches of `idx` for a context model: runs of `run` consecutive utterances of a dialog, the runs shuffled, so that a batch's targets share most of their context (a batch of 64 with k=16 then encodes ~200 utterances, not ~1000)."
+    from cmer.context import dialog_order
+    idx = np.asarray(idx)
+    d = _dialogs(table.iloc[idx]).reset_index(drop=True)
+    o = dialog_order(d); chain, code = idx[o], pd.factorize(d['dialog'])[0][o]
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(chain) else np.zeros(0, int); ends = np.r_[starts[1:], len(chain)]
+    runs = [chain[i:min(i + run, b)] for a, b in zip(starts, ends) for i in range(a, b, run)]     # never across two dialogs
+    flat = np.concatenate([runs[i] for i in rng.permutation(len(runs))]) if runs else chain
+    batches = [flat[i:i + batch_size] for i in range(0, len(flat), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < 2: batches[-2] = np.concatenate([batches[-2], batches.pop()])
+    return batches
+
+def context_rows(table:pd.DataFrame, k:int, bidirectional:bool=False, pool:np.ndarray|None=None) -> tuple[np.ndarray, np.ndarray]:
+    "`cmer.context.context_index` of `table` in which only the rows `pool` (default: all) can be context, and only they get one (the others: all padding). Without a `dialog` column (or where it is empty) an utterance is a dialog of its own: no context."
+    table = _dialogs(table)
     if pool is None: return context_index(table, k, bidirectional)
     pool = np.unique(np.asarray(pool, np.int64))
     i, r = context_index(table.iloc[pool].reset_index(drop=True), k, bidirectional)
@@ -437,7 +455,8 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
         opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         lengths = data.lengths('audio') if 'audio' in data.modalities else None
         bs = max(min(8, tc.batch_size), min(tc.batch_size, len(train_idx) // max(1, tc.min_batches)))
-        n_batches = len(batch_order(train_idx, bs, np.random.default_rng(0)))
+        def batches(r): return batch_order(train_idx, bs, r, lengths) if ctx_train is None else context_batches(data.table, train_idx, bs, r)
+        n_batches = len(batch_order(train_idx, bs, np.random.default_rng(0)) if ctx_train is None else batches(np.random.default_rng(0)))
         total = max(1, tc.epochs * n_batches); warm = max(1, int(tc.warmup * total))
         def lr_at(s): return (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, total - warm))))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
@@ -447,7 +466,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
         bar = tqdm(range(1, tc.epochs + 1), desc=desc, disable=not progress, leave=False, unit='epoch', mininterval=2)
         for epoch in bar:
             model.train(); te = time.perf_counter(); sums, n_seen = {}, 0
-            for bidx in tqdm(batch_order(train_idx, bs, rng, lengths), desc=f'epoch {epoch}', disable=progress != 'batch', leave=False, unit='batch'):
+            for bidx in tqdm(batches(rng), desc=f'epoch {epoch}', disable=progress != 'batch', leave=False, unit='batch'):
                 if ctx_train is None:
                     b = collate(data, bidx, rng=rng, max_frames=tc.train_frames)
                     o = model(to_device(b, dev), use=_modality_dropout(b['avail'], mc.modality_dropout, g).to(dev), recon=mc.w_recon > 0)

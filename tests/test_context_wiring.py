@@ -157,3 +157,22 @@ def test_default_context_and_no_dialog_column():
     allr = np.arange(len(nd))
     p, q = predict(res.model, nd, allr), predict(res.model, with_text(nd, 0, 5.0), allr)
     np.testing.assert_array_equal(q['prob'][1:], p['prob'][1:])     # nobody reads utterance 0 as context
+
+
+def test_context_batches_cover_training_once():
+    "A context model's batches: every training utterance once per epoch, in runs of consecutive utterances of a dialog."
+    from cmer.train import context_batches
+    data = toy_dialogs()
+    tr = np.flatnonzero(data.table.session != 4)
+    bs = context_batches(data.table, tr, 8, np.random.default_rng(0), run=3)
+    flat = np.concatenate(bs)
+    np.testing.assert_array_equal(np.sort(flat), np.sort(tr))
+    t = data.table
+    for seed in range(5):  # runs never cross a dialog: split the epoch's order where the dialog changes, each piece is consecutive turns
+        flat_s = np.concatenate(context_batches(data.table, tr, 8, np.random.default_rng(seed), run=3))
+        d, pos = t.dialog.to_numpy()[flat_s], t.position.to_numpy()[flat_s]
+        cuts = np.flatnonzero((d[1:] != d[:-1]) | (np.diff(pos) != 1)) + 1
+        pieces = np.split(np.arange(len(flat_s)), cuts)
+        assert all(len(q) <= 6 for q in pieces)    # at most two runs of one dialog happen to follow each other in order
+        assert max(len(q) for q in pieces) >= 3
+    assert not np.array_equal(flat, np.concatenate(context_batches(data.table, tr, 8, np.random.default_rng(1), run=3)))
