@@ -372,6 +372,7 @@ def fit_gates(model:UnifiedModel, logp:torch.Tensor, use:torch.Tensor, labels:to
               steps:int=200, lr:float=0.05, l2:float=0.1, reset:bool=True) -> dict:
     "Fit the late fusion's global weights and class bias on held-out unimodal log-probabilities `logp` `(n, M, C)` (stacking): fused cross-entropy plus `l2` times the squared distance from the plain product (weights 1, bias 0)."
     lf = model.late
+    if class_weight is not None and float(class_weight[labels].sum()) <= 0: class_weight = None   # held-out labels all of classes absent from training: their weights are 0 (0/0)
     w_init = math.log(math.e - 1) / lf.scale
     with torch.no_grad():
         if reset: lf.w0.fill_(w_init); lf.bias.zero_()

@@ -176,3 +176,12 @@ def test_context_batches_cover_training_once():
         assert all(len(q) <= 6 for q in pieces)    # at most two runs of one dialog happen to follow each other in order
         assert max(len(q) for q in pieces) >= 3
     assert not np.array_equal(flat, np.concatenate(context_batches(data.table, tr, 8, np.random.default_rng(1), run=3)))
+
+
+def test_fit_gates_when_held_out_classes_are_absent_from_training():
+    "A validation set whose labels all have class weight 0 (absent from training, e.g. a tiny MELD split) refits finite weights, not NaN."
+    from cmer.train import fit_gates
+    m = UnifiedModel({'audio': 6, 'text': 10}, 4, SMALL)
+    lp = torch.log_softmax(torch.randn(5, 2, 4), -1); use = torch.ones(5, 2, dtype=torch.bool)
+    info = fit_gates(m, lp, use, torch.tensor([3, 3, 3, 3, 3]), torch.tensor([1., 1., 1., 0.]), steps=20)
+    assert np.isfinite(info['weights']).all() and np.isfinite(info['bias']).all()
