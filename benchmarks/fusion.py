@@ -5,7 +5,9 @@ trained alone; two simple fusions of the same features computed in the same run 
 unimodal models' probabilities; early: logistic regression on the concatenated pooled features, C chosen on
 an inner grouped split of the training sessions); the fused cmer model; the fused model tested on each single
 modality. Everything goes through `cmer.evaluate.cross_validate(..., unimodal=True)`, the code the evaluate
-step runs, with the library defaults (`ModelConfig()`, `TrainConfig()`).
+step runs, with the library defaults (`ModelConfig()`, `TrainConfig()`) except dialogue context, which is off
+(`context=0`): in the PAIRED and SYNTHETIC dialogs the labels follow each other at random, so context has no signal to
+add there, and the question here is fusion (`benchmarks/context_paired.py` measures context on PAIRED).
 
 Corpora (feature stores written by the chain, read with `cmer.train.load_data`):
 - paired:          PAIRED (EmoDB speech + IEMOCAP transcripts + FER2013 faces paired by label), MFCC audio
@@ -53,7 +55,7 @@ def run_corpus(name:str, out:str, log=print) -> dict:
     torch.set_num_threads(1)
     data = _data(name, out)
     folds = loso_folds(data.table); check_folds(data.table, folds)
-    mc, tc = ModelConfig(), TrainConfig()
+    mc, tc = ModelConfig(context=0), TrainConfig()    # fusion without dialogue context (see the docstring)
     t0 = time.perf_counter()
     cv = cross_validate(data, folds, mc, tc, unimodal=True, progress=False)
     fs = cv['fusion']
@@ -106,7 +108,7 @@ def sweep_variants() -> dict:
     from dataclasses import replace
     from cmer.model import ModelConfig
     from cmer.train import TrainConfig
-    m, t = ModelConfig(), TrainConfig()
+    m, t = ModelConfig(context=0), TrainConfig()
     allt = replace(m, w_recon=0.2, w_xmodal=0.1, w_supcon=0.1, w_aug=0.1)
     return {'shipped': (m, t, None), 'attention': (replace(allt, fusion='attention', w_uni=0.0, uni_head='shared'), replace(t, select='fused'), None),
             'all_terms': (allt, t, None), 'fused_select': (m, replace(t, select='fused'), None), 'gates_only': (replace(m, fused_grad='gates'), t, None),
@@ -188,7 +190,8 @@ def write_md(allres:dict, path:Path):
          "Regenerate with `python benchmarks/fusion.py` (see its docstring for the stores it reads). Leave-one-session-out, "
          "UA = unweighted accuracy (mean recall over classes), mean ± sample std over the test folds; every row of a column "
          "is trained and tested on the same folds and the same features in the same run. Library defaults "
-         "(`ModelConfig()`, `TrainConfig()`): late fusion (a learnt weight per modality on its own head's log-probabilities), "
+         "(`ModelConfig()`, `TrainConfig()`) without dialogue context (`context=0`: these corpora's dialogs are label-random, "
+         "see `benchmarks/context_paired.py`): late fusion (a learnt weight per modality on its own head's log-probabilities), "
          "unimodal loss per modality summed, each branch kept from its own best validation epoch, fusion weights refit on the "
          "validation speaker; `recon`, `xmodal`, `supcon`, `aug` off (see the last section). The baselines choose their settings on the training sessions only (early fusion: C by "
          "UA on a 3-fold split grouped by session; the unimodal models early-stop on a held-out training speaker).", ""]
