@@ -348,12 +348,13 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
     tc = TrainConfig.from_dict(train_config | explicit)
     params = dict(corpus=str(corpus), out=str(out), protocol=protocol, modalities=modalities, epochs=epochs, batch_size=batch_size, lr=lr,
                   patience=patience, val_by=val_by, model_config=model_config, train_config=train_config, seed=seed, threads=threads,
-                  projection=projection, final_model=final_model, audio_features=audio_choice(out, audio_features), fusion_table=fusion_table)
+                  projection=projection, final_model=final_model, audio_features=audio_features, fusion_table=fusion_table)
+    audio = audio_choice(out, audio_features)   # 'auto' resolved by the store; params keep the value given, so a re-run with the same settings is skipped
     utt_csv = step_dir(out, 'corpus')/'utterances.csv'
-    with StepRun('evaluate', out, params, inputs=[utt_csv, *feature_files(out, params['audio_features']).values()], force=force, extra_versions=('scikit-learn',)) as run:
+    with StepRun('evaluate', out, params, inputs=[utt_csv, *feature_files(out, audio).values()], force=force, extra_versions=('scikit-learn',)) as run:
         if run.current: return run.manifest
         t0 = time.perf_counter()
-        data = load_data(out, modalities, audio=params['audio_features'])
+        data = load_data(out, modalities, audio=audio)
         if len(data) == 0: raise ValueError(f"no utterance of {utt_csv} has features in {out/'features'}; do the ids match?")
         synthetic = bool(data.provenance.get('synthetic'))
         crep = (load_manifest(out, 'corpus') or {}).get('report', {})
@@ -371,7 +372,7 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
                    speaker_independent=si, folds_description=describe_folds(data.table, folds, protocol),
                    classes=data.classes, modalities=list(data.modalities), n_utterances=len(data), n_speakers=int(data.table.speaker.nunique()),
                    n_sessions=int(pd.to_numeric(data.table.session, errors='coerce').nunique()), majority_wa=float(np.bincount(data.labels).max() / len(data)),
-                   summary=cv['summary'], subsets=cv['subsets'], fusion=cv.get('fusion'), audio_features=params['audio_features'], confusion=cv['confusion'].tolist(), folds=cv['folds'],
+                   summary=cv['summary'], subsets=cv['subsets'], fusion=cv.get('fusion'), audio_features=audio, confusion=cv['confusion'].tolist(), folds=cv['folds'],
                    config=dict(model=asdict(mc), train=asdict(tc), params=params), data=data.provenance)
         tag = ('SYNTHETIC demo corpus; ' if synthetic else 'PAIRED corpus; ' if paired else '') + PROTOCOLS[protocol].split(' (')[0] + ('' if si else ' (speaker-dependent)')
         ckpt_meta = dict(features={n: i.get('meta', {}) for n, i in data.provenance['features'].items()}, synthetic=synthetic, paired=paired,
@@ -402,7 +403,7 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
             cv['predictions'].to_csv(out_('predictions.csv'), index=False)
             atomic_json(out_('results.json'), res)
             atomic_write(out_('result.txt'), result_text(res))
-        run.record(synthetic=synthetic, paired=paired, protocol=protocol, speaker_independent=si, modalities=modality_code(data.modalities),
+        run.record(synthetic=synthetic, paired=paired, protocol=protocol, speaker_independent=si, audio_features=audio, modalities=modality_code(data.modalities),
                    n_utterances=len(data), n_folds=len(folds), **{k: v['mean'] for k, v in cv['summary'].items()},
                    **{f'{k}_std': v['std'] for k, v in cv['summary'].items()})
     return run.manifest
