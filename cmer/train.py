@@ -368,11 +368,20 @@ def uni_logprobs(model:UnifiedModel, data:CorpusData, idx:np.ndarray, max_frames
             parts.append(torch.log_softmax(o['uni'], -1)); uses.append(o['use'])
     return torch.cat(parts), torch.cat(uses)
 
+def _weight_for(class_weight:torch.Tensor|None, labels:torch.Tensor) -> torch.Tensor|None:
+    "`class_weight`, or None where `labels` are all of classes absent from training (their weights are 0: a weighted mean would be 0/0)."
+    return None if class_weight is None or float(class_weight[labels].sum()) <= 0 else class_weight
+
+def _prob_nll(prob:np.ndarray, labels:torch.Tensor, class_weight:torch.Tensor|None=None) -> float:
+    "Class-weighted negative log-likelihood of predicted probabilities `prob` `(n, C)` (validation loss)."
+    logp = torch.log(torch.from_numpy(prob).clamp(min=1e-8)).to(labels.device)
+    return float(torch.nn.functional.cross_entropy(logp, labels, weight=_weight_for(class_weight, labels)))
+
 def fit_gates(model:UnifiedModel, logp:torch.Tensor, use:torch.Tensor, labels:torch.Tensor, class_weight:torch.Tensor|None=None,
               steps:int=200, lr:float=0.05, l2:float=0.1, reset:bool=True) -> dict:
     "Fit the late fusion's global weights and class bias on held-out unimodal log-probabilities `logp` `(n, M, C)` (stacking): fused cross-entropy plus `l2` times the squared distance from the plain product (weights 1, bias 0)."
     lf = model.late
-    if class_weight is not None and float(class_weight[labels].sum()) <= 0: class_weight = None   # held-out labels all of classes absent from training: their weights are 0 (0/0)
+    class_weight = _weight_for(class_weight, labels)
     w_init = math.log(math.e - 1) / lf.scale
     with torch.no_grad():
         if reset: lf.w0.fill_(w_init); lf.bias.zero_()
@@ -492,7 +501,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
             rec = dict(epoch=epoch, lr=float(sched.get_last_lr()[0]), **{f'train_{k}': v / n_seen for k, v in sums.items()})
             if len(val_idx):
                 p = predict(model, data, val_idx, max_frames=tc.max_frames)
-                vl = float(torch.nn.functional.cross_entropy(torch.log(torch.from_numpy(p['prob']).clamp(min=1e-8)).to(dev), y[val_idx], weight=cw))
+                vl = _prob_nll(p['prob'], y[val_idx], cw)
                 met = emotion_metrics(data.labels[val_idx], p['pred'])
                 rec.update(val_loss=vl, val_wa=met['wa'], val_ua=met['ua'])
                 score, improved = (met['ua'], -vl), False
@@ -503,7 +512,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
                         q = predict(model, data, val_idx, modalities=[m], max_frames=tc.max_frames); ok = q['pred'] >= 0
                         if not ok.any(): continue
                         ua_m = emotion_metrics(data.labels[val_idx][ok], q['pred'][ok])['ua']
-                        vl_m = float(torch.nn.functional.cross_entropy(torch.log(torch.from_numpy(q['prob'][ok]).clamp(min=1e-8)).to(dev), y[val_idx][torch.from_numpy(ok).to(dev)], weight=cw))
+                        vl_m = _prob_nll(q['prob'][ok], y[val_idx][torch.from_numpy(ok).to(dev)], cw)
                         rec[f'val_ua_{m}'] = ua_m
                         if m not in best_branch or (ua_m, -vl_m) > best_branch[m][0]:
                             sd = model.state_dict(); best_branch[m] = ((ua_m, -vl_m), epoch, {k: sd[k].detach().clone() for k in _branch_keys(model, m)}); improved = True
