@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 import torch
 from .core import StepRun, atomic_json, atomic_write, atomic_path, atomic_dir, step_dir, load_manifest
 from .model import LOSS_TERMS, ModelConfig, modality_code, save_checkpoint
-from .protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independent, describe_folds, loso_folds, random_split
+from .protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independent, describe_folds, loso_folds, random_split, table_sessions
 from .train import (CorpusData, TrainConfig, feature_files, load_data, audio_choice, fit, predict, emotion_metrics, validation_split)
 
 # %% auto #0
@@ -60,6 +60,11 @@ def late_fusion(probs:Sequence[np.ndarray]) -> np.ndarray:
     s[~ok.any(0)] = np.nan
     return s
 
+def _inner_groups(table:pd.DataFrame) -> np.ndarray:
+    "Groups of the early-fusion baseline's inner split: sessions where the corpus has them all, else speakers (MELD, a CSV without sessions)."
+    s = table_sessions(table)
+    return s if np.isfinite(s).all() else table.speaker.astype(str).to_numpy()
+
 def _restrict(idx:np.ndarray, keep:np.ndarray) -> np.ndarray:
     "Positions of `idx` within the utterances `keep` (a boolean mask over all), dropping the others."
     pos = np.full(len(keep), -1); pos[keep] = np.arange(int(keep.sum()))
@@ -73,7 +78,7 @@ def cross_validate(data:CorpusData, folds:list[dict], model_cfg:ModelConfig|None
     C, table = len(data.classes), data.table
     res = dict(folds=[], predictions=[], models=[], confusion=np.zeros((C, C), np.int64), subsets={})
     unimodal = unimodal and len(data.modalities) > 1
-    if unimodal: X_pool, groups = pooled_features(data), table.session.to_numpy()
+    if unimodal: X_pool, groups = pooled_features(data), _inner_groups(table)
     for k, f in enumerate(folds, 1):
         tr, va = (f['train'], f['val']) if f['val'] is not None else validation_split(table, f['train'], tc.val_by, tc.val_frac, tc.seed + k)
         r = fit(data, tr, va, mc, tc, progress=progress, desc=f"fold {k}/{len(folds)} ({f['name']})")
@@ -245,7 +250,7 @@ def result_text(res:dict) -> str:
         L += ["SYNTHETIC: these numbers come from the synthetic demo corpus. They show that the chain runs and learns the",
               "signal planted in it; they say nothing about emotion recognition on real data.", ""]
     if res.get('paired'):
-        L += [res.get('data_label') or 'PAIRED: real signals paired by label; the modalities are independent given the label; not a real multimodal recording', ""]
+        L += [res['data_label'], ""]
     if not res.get('speaker_independent', res['protocol'] != 'random'):
         L += [f"SPEAKER-DEPENDENT: {res['protocol']} protocol; the same speakers are in training and test. Not comparable",
               "with speaker-independent (leave-one-session-out) results.", ""]

@@ -80,3 +80,20 @@ def test_uninformative_modality_loses_weight():
     full, without = _acc(model, test, y), _acc(model, test, y, _use(len(y), ['audio', 'text']))
     assert without >= full - 0.05, (full, without)
     assert _acc(model, test, y, _use(len(y), ['video'])) < 0.5  # and alone it is near chance, as it should be
+
+
+def test_fusion_table_without_sessions(tmp_path):
+    "A multimodal corpus without sessions (MELD, a CSV): the early-fusion baseline's inner split groups by speaker."
+    from cmer.corpus import corpus_step
+    from cmer.demo import tiny_paths
+    from cmer.train import write_synthetic_features, load_data, TrainConfig
+    from cmer.model import ModelConfig
+    from cmer.evaluate import cross_validate
+    from cmer.protocols import make_folds
+    out = tmp_path/'out'
+    corpus_step(tiny_paths()[0], out); write_synthetic_features(out, seed=3)
+    d = load_data(out); d.table['session'] = np.nan
+    small = ModelConfig(d_shared=32, audio_conv=16, rnn_hidden=16, video_proj=32, text_hidden=64, context=0)
+    cv = cross_validate(d, make_folds(d.table, 'speaker')[:2], small, TrainConfig(epochs=3, min_epochs=2, batch_size=8, patience=2),
+                        progress=False, unimodal=True)
+    assert sorted(cv['fusion']['unimodal']) == ['A', 'T', 'V'] and 0 <= cv['fusion']['early_fusion'] <= 1
