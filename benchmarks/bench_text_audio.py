@@ -112,7 +112,8 @@ def audio_part(a, work, parts, row, rows):
     from cmer.core import get_config
     from cmer.corpus import corpus_step, load_utterances
     from cmer.demo import demo_corpus
-    from cmer.audio_aug import audio_aug_step, read_audio, make_asr, make_tts, SR
+    from cmer.audio_aug import audio_aug_step, make_asr, make_tts
+    from cmer.media import read_audio, SR
     from cmer.mfcc import mfcc_step, mfcc, mfcc_settings
     import librosa
     import cmer.demo as demo
@@ -156,7 +157,7 @@ def audio_part(a, work, parts, row, rows):
 def mfcc_part(aout, corpus, ys, audio_s, row):
     import librosa
     from cmer.core import get_config
-    from cmer.audio_aug import read_audio, SR
+    from cmer.media import read_audio, SR
     from cmer.mfcc import mfcc_step, mfcc_settings
     aug_t = pd.read_csv(aout/'audio_aug'/'audio_aug.csv', keep_default_na=False)
     m, s = timed(mfcc_step, corpus, aout, force=True)

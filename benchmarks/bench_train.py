@@ -46,7 +46,7 @@ def emodb(extra: dict, threads: int | None):
     "Leave-one-speaker-out on EmoDB: MFCC statistics + logistic regression, and the audio encoders."
     from cmer.core import get_config, make_features
     from cmer.mfcc import mfcc_settings, mfcc
-    from cmer.audio_aug import read_audio
+    from cmer.media import read_audio
     from cmer.model import ModelConfig
     from cmer.train import TrainConfig, make_data, emotion_metrics
     from cmer.evaluate import cross_validate

@@ -58,7 +58,7 @@ def load_variant(v, ids):
 def compute(v, threads=2):
     "Features of variant `v` for every EmoDB clip, cached in CACHE (written atomically)."
     from cmer.core import atomic_path
-    from cmer.audio_aug import read_audio
+    from cmer.media import read_audio
     from cmer.mfcc import mfcc, mfcc_settings, WhisperEncoder, whisper_features
     p = cache_path(v)
     if p.exists(): log(f"{v}: cached {p}"); return

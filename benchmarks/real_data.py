@@ -180,7 +180,7 @@ def _flat(summary):
 def emodb_mfcc(work: Path):
     from cmer.baselines import read_emodb
     from cmer.mfcc import mfcc_settings, mfcc
-    from cmer.audio_aug import read_audio
+    from cmer.media import read_audio
     df = read_emodb(data_dir()/'emodb')
     st = mfcc_settings()
     p = work/f"emodb_mfcc_{hashlib.sha256(json.dumps([st, df.utt_id.tolist()]).encode()).hexdigest()[:16]}.npz"
@@ -250,7 +250,7 @@ def run_demo_ablation(work: Path, quick: bool, demo_out: str | None = None) -> d
     from cmer.core import load_manifest
     from cmer.model import ModelConfig
     from cmer.train import TrainConfig, load_data
-    from cmer.evaluate import loso_folds, check_folds, cross_validate, _subsets
+    from cmer.evaluate import loso_folds, check_folds, cross_validate, modality_subsets
     from cmer.model import modality_code
     t0 = time.perf_counter()
     if demo_out: out_dir = Path(demo_out)          # an existing chain output root of a demo corpus
@@ -264,7 +264,7 @@ def run_demo_ablation(work: Path, quick: bool, demo_out: str | None = None) -> d
     synthetic = bool((load_manifest(out_dir, 'corpus') or {}).get('report', {}).get('synthetic'))
     tc = TrainConfig(epochs=3, min_epochs=2) if quick else TrainConfig()
     cells = []
-    for s in _subsets(data.modalities):
+    for s in modality_subsets(data.modalities):
         code = modality_code(s)
         offs = [None] + (['gender', 'recon', 'xmodal', 'supcon', 'aug'] if len(s) == len(data.modalities) else [])
         for off in offs:

@@ -12,7 +12,7 @@ import numpy as np, pandas as pd
 from .core import StepRun, atomic_json, atomic_write, atomic_path, step_dir, fingerprint
 from .model import LOSS_TERMS, ModelConfig, modality_code, parse_modalities
 from .train import TrainConfig, feature_files, load_data
-from .evaluate import cross_validate, _subsets
+from .evaluate import cross_validate, modality_subsets
 from .protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independent
 
 # %% auto #0
@@ -24,7 +24,7 @@ ABLATABLE = tuple(t for t in LOSS_TERMS if t != 'emotion')
 def ablation_plan(available:Sequence[str], subsets:str|Sequence[str]='all', terms:str|Sequence[str]='all') -> list[dict]:
     "The grid's cells: modality subset (code) x term switched off (None = full model), each runnable or inactive."
     available = parse_modalities(available)
-    if subsets in (None, 'all'): subs = [modality_code(s) for s in _subsets(available)]
+    if subsets in (None, 'all'): subs = [modality_code(s) for s in modality_subsets(available)]
     else:
         subs = [modality_code(parse_modalities(s)) for s in (subsets.split(',') if isinstance(subsets, str) else subsets)]
         missing = [s for s in subs if not set(parse_modalities(s)) <= set(available)]

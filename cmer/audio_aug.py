@@ -11,61 +11,14 @@ import numpy as np, pandas as pd
 import soundfile as sf
 from .core import StepRun, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError, resolve_device
 from .corpus import load_utterances
-from .models import model_dir
+from .models import model_dir, model_folder
+from .media import SR, read_audio, sniff_audio, find_tool
 from .text_aug import BackTranslator, default_cache_path
 
 # %% auto #0
-__all__ = ['SR', 'ASR_BACKENDS', 'TTS_BACKENDS', 'BLOCK', 'sniff_audio', 'read_audio', 'normalize_words', 'word_errors', 'wer',
-           'ASR', 'FasterWhisperASR', 'VoskASR', 'PocketSphinxASR', 'make_asr', 'TTS', 'Pyttsx3TTS', 'EspeakTTS',
-           'make_tts', 'load_audio_aug', 'audio_aug_step', 'audio_aug_summary']
-
-# %% ../nbs/03_audio_aug.ipynb #77e7acf6
-SR = 16000
-
-def sniff_audio(path:str|Path) -> str:
-    "The audio container of a file from its first bytes: 'wav', 'ogg/opus', 'ogg/vorbis', 'flac', 'mp3', 'aiff', 'mp4' or 'unknown'."
-    with open(path, 'rb') as f: head = f.read(64)
-    if head[:4] in (b'RIFF', b'RIFX', b'RF64') and head[8:12] == b'WAVE': return 'wav'
-    if head[:4] == b'OggS': return 'ogg/opus' if b'OpusHead' in head else 'ogg/vorbis' if b'vorbis' in head else 'ogg'
-    if head[:4] == b'fLaC': return 'flac'
-    if head[:3] == b'ID3' or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0): return 'mp3'
-    if head[:4] == b'FORM' and head[8:12] in (b'AIFF', b'AIFC'): return 'aiff'
-    if head[4:8] == b'ftyp': return 'mp4'
-    return 'unknown'
-
-_EXT = {'.wav': 'wav', '.ogg': 'ogg', '.opus': 'ogg', '.oga': 'ogg', '.flac': 'flac', '.mp3': 'mp3', '.aif': 'aiff', '.aiff': 'aiff',
-        '.m4a': 'mp4', '.mp4': 'mp4'}
-
-def read_audio(path:str|Path, sr:int=SR) -> tuple[np.ndarray, dict]:
-    "Mono float32 samples of an audio file at `sr` Hz, read by content; and `{'format', 'sr_in', 'channels', 'seconds', 'note'}`."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such audio file")
-    if path.stat().st_size == 0: raise ValueError(f"{path}: empty file (0 bytes), not audio")
-    kind = sniff_audio(path)
-    want = _EXT.get(path.suffix.lower())
-    note = ''
-    if want and kind != 'unknown' and not kind.startswith(want):
-        note = f"{path}: the content is {kind.upper()}, not {want.upper()} as the name says; read by its content"
-    try:
-        if kind in ('mp4',): raise RuntimeError('not a libsndfile format')
-        y, sr_in = sf.read(path, dtype='float32', always_2d=True)
-    except Exception as e:
-        if kind == 'unknown': raise ValueError(f"{path}: not a readable audio file (it starts with {open(path, 'rb').read(8)!r}): {e}") from None
-        try:
-            import librosa
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')
-                y1, sr_in = librosa.load(path, sr=None, mono=False)
-            y = np.atleast_2d(y1).T.astype(np.float32)
-        except Exception as e2: raise ValueError(f"{path}: {kind} audio that cannot be decoded: {e2}") from None
-    channels = y.shape[1]
-    y = y.mean(axis=1) if channels > 1 else y[:, 0]
-    if not len(y): raise ValueError(f"{path}: no audio samples")
-    if sr_in != sr:
-        import librosa
-        y = librosa.resample(y, orig_sr=sr_in, target_sr=sr, res_type='soxr_hq')
-    return np.ascontiguousarray(y, dtype=np.float32), dict(format=kind, sr_in=int(sr_in), channels=int(channels),
-                                                          seconds=round(len(y) / sr, 3), note=note)
+__all__ = ['ASR_BACKENDS', 'TTS_BACKENDS', 'BLOCK', 'normalize_words', 'word_errors', 'wer', 'ASR', 'FasterWhisperASR', 'VoskASR',
+           'PocketSphinxASR', 'make_asr', 'TTS', 'Pyttsx3TTS', 'EspeakTTS', 'make_tts', 'load_audio_aug',
+           'audio_aug_step', 'audio_aug_summary']
 
 # %% ../nbs/03_audio_aug.ipynb #b73e965f
 def normalize_words(text:str) -> list[str]:
@@ -96,14 +49,6 @@ class ASR:
     def transcribe_many(self, ys:Sequence[np.ndarray]) -> list[str]: return [self.transcribe(y) for y in ys]
     def __repr__(self): return f'{type(self).__name__}({self.model})'
 
-def _model_folder(model, default:str) -> Path:
-    "A model folder from a registry name, a path, or the backend's default model."
-    if model is None: return model_dir(default)
-    p = Path(str(model)).expanduser()
-    if p.is_dir(): return p
-    if os.sep in str(model) or str(model).startswith('.'):
-        raise MissingResourceError(f"the model folder {p}", "Give an existing folder, or a model name known to cmer.models (cmer models list).")
-    return model_dir(str(model))
 
 # %% ../nbs/03_audio_aug.ipynb #a2a9651c
 class FasterWhisperASR(ASR):
@@ -112,7 +57,7 @@ class FasterWhisperASR(ASR):
     def __init__(self, model=None, language:str='en', compute_type:str|None=None, beam_size:int=1, cpu_threads:int=0,
                  pack_seconds:float=28.0, gap:float=1.0, device:str|None='auto'):
         from faster_whisper import WhisperModel
-        self.model = _model_folder(model, 'whisper-base')
+        self.model = model_folder(model, 'whisper-base')
         self.device = resolve_device(device)                 # 'cpu', 'cuda' or 'cuda:N'
         kind, _, index = self.device.partition(':')
         self.compute_type = compute_type or ('float16' if kind == 'cuda' else 'int8')
@@ -171,7 +116,7 @@ class VoskASR(ASR):
     def __init__(self, model=None, language:str='en'):
         import vosk
         vosk.SetLogLevel(-1)
-        self.model = _model_folder(model, f'vosk-{language}')
+        self.model = model_folder(model, f'vosk-{language}')
         self.language = language
         try:
             with _capture_stderr_fd() as log: self.vosk = vosk.Model(str(self.model))
@@ -195,7 +140,7 @@ class PocketSphinxASR(ASR):
     name = 'pocketsphinx'
     def __init__(self, model=None, language:str='en'):
         from pocketsphinx import Decoder
-        self.model, self.language = _model_folder(model, 'pocketsphinx-en-us'), language
+        self.model, self.language = model_folder(model, 'pocketsphinx-en-us'), language
         m = self.model/'en-us'
         self.decoder = Decoder(hmm=str(m/'en-us'), lm=str(m/'en-us.lm.bin'), dict=str(m/'cmudict-en-us.dict'), samprate=SR, loglevel='FATAL')
 
@@ -257,8 +202,7 @@ class EspeakTTS(TTS):
     "The espeak-ng program, one call per utterance."
     name = 'espeak-ng'
     def __init__(self, rate:int=175):
-        self.exe, self.rate = shutil.which('espeak-ng'), rate
-        if not self.exe: raise MissingResourceError('the espeak-ng program', 'Install it: apt-get install espeak-ng')
+        self.exe, self.rate = find_tool('espeak-ng'), rate
     def speak(self, text:str, voice:str) -> np.ndarray:
         if not text.strip(): raise ValueError('nothing to say: empty text')
         with tempfile.NamedTemporaryFile(suffix='.wav') as f:

@@ -13,9 +13,10 @@ from tqdm import tqdm
 
 # %% auto #0
 __all__ = ['HASH_LIMIT', 'repo_root', 'Config', 'get_config', 'MissingResourceError', 'resolve_device', 'seed_everything',
-           'atomic_path', 'atomic_write', 'atomic_json', 'atomic_dir', 'sha256', 'fingerprint', 'same_file',
-           'package_versions', 'code_version', 'step_dir', 'load_manifest', 'manifest_is_current', 'StepRun',
-           'features_dir', 'Features', 'make_features', 'save_features', 'load_features', 'dask_client', 'parallel_map']
+           'atomic_path', 'atomic_write', 'json_default', 'atomic_json', 'atomic_dir', 'sha256', 'fingerprint',
+           'same_file', 'package_versions', 'code_version', 'step_dir', 'load_manifest', 'manifest_is_current',
+           'StepRun', 'features_dir', 'Features', 'make_features', 'save_features', 'load_features', 'dask_client',
+           'parallel_map']
 
 # %% ../nbs/00_core.ipynb #ab716f2f
 # Offline world: never let a library reach for a model hub or an update server.
@@ -154,7 +155,7 @@ def atomic_write(path:str|Path, data:str|bytes) -> Path:
         else: tmp.write_text(data, encoding='utf-8')
     return Path(path)
 
-def _json_default(o):
+def json_default(o):
     if isinstance(o, Path): return str(o)
     if isinstance(o, np.generic): return o.item()
     if isinstance(o, np.ndarray): return o.tolist()
@@ -163,7 +164,7 @@ def _json_default(o):
 
 def atomic_json(path:str|Path, obj) -> Path:
     "Write `obj` as indented JSON to `path` atomically (paths, numpy scalars and arrays are converted)."
-    return atomic_write(path, json.dumps(obj, indent=1, default=_json_default, ensure_ascii=False) + '\n')
+    return atomic_write(path, json.dumps(obj, indent=1, default=json_default, ensure_ascii=False) + '\n')
 
 # %% ../nbs/00_core.ipynb #d0e82815
 @contextlib.contextmanager
@@ -240,7 +241,7 @@ def load_manifest(out:str|Path, step:str) -> dict|None:
 
 def _norm(o):
     "Parameters as they compare after a JSON round trip."
-    return json.loads(json.dumps(o, default=_json_default))
+    return json.loads(json.dumps(o, default=json_default))
 
 def manifest_is_current(out:str|Path, step:str, params:dict|None=None) -> tuple[bool, str]:
     "Whether `step`'s manifest under `out` is up to date for `params`, and why not."
@@ -364,7 +365,7 @@ def make_features(ids:Sequence[str], arrays:Sequence[np.ndarray]|np.ndarray, met
 def save_features(path:str|Path, feats:Features) -> Path:
     "Write `feats` to one uncompressed `.npz` file, atomically."
     path = Path(path)
-    arrs = dict(ids=feats.ids, data=feats.data, meta=np.array(json.dumps(feats.meta, default=_json_default)))
+    arrs = dict(ids=feats.ids, data=feats.data, meta=np.array(json.dumps(feats.meta, default=json_default)))
     if feats.ragged: arrs['offsets'] = feats.offsets
     with atomic_path(path) as tmp: np.savez(tmp, **arrs)
     return path

@@ -12,11 +12,12 @@ from PIL import Image, ImageDraw
 from .core import (get_config, repo_root, atomic_dir, atomic_write, atomic_json, parallel_map,
                        MissingResourceError, package_versions)
 from .corpus import read_flat_csv
+from .media import SR, find_tool
 
 # %% auto #0
-__all__ = ['CLASSES4', 'BUILTIN_SENTENCES', 'SR', 'PROSODY', 'FER_CLASS', 'FACE', 'HALF', 'BG', 'SIDE', 'SYNTHETIC_LABEL',
+__all__ = ['CLASSES4', 'BUILTIN_SENTENCES', 'PROSODY', 'FER_CLASS', 'FACE', 'HALF', 'BG', 'SIDE', 'SYNTHETIC_LABEL',
            'PAIRED_LABEL', 'SPEAKER_SIDES', 'EMOTION_NAME', 'VAD', 'TINY', 'EMODB_SR', 'pick_sentences',
-           'speaker_voice', 'synthesize', 'utterance_prosody', 'fer_faces', 'drawn_face', 'render_dialog',
+           'speaker_voice', 'synthesize', 'utterance_prosody', 'fer_faces', 'drawn_face', 'face_rgb', 'render_dialog',
            'corpus_kind', 'demo_corpus', 'tiny_paths', 'paired_sessions', 'paired_plan', 'paired_corpus',
            'cli_demo_corpus']
 
@@ -71,7 +72,6 @@ def pick_sentences(sessions:int=5, per_session:int=40, seed:int=0, data_dir:Path
     return pd.DataFrame(rows), source
 
 # %% ../nbs/01a_demo.ipynb #f82e4573
-SR = 16000
 PROSODY = {  # rate (wpm), pitch (0-99), amplitude (0-200), word gap (10 ms units)
     'neu': dict(rate=160, pitch=45, amp=100, gap=1),
     'ang': dict(rate=195, pitch=60, amp=185, gap=0),
@@ -84,16 +84,11 @@ def speaker_voice(session:int, gender:str) -> dict:
     k = (session - 1) % 5 + 1
     return dict(voice=f"en-us+{'f' if gender == 'F' else 'm'}{k}", pitch_offset=(8 if gender == 'F' else -8) + 2 * (k - 3))
 
-def _espeak() -> str:
-    exe = shutil.which('espeak-ng')
-    if not exe: raise MissingResourceError('the espeak-ng program', 'Install it: apt-get install espeak-ng (the README set-up command does this).')
-    return exe
-
 def synthesize(text:str, voice:str, rate:int, pitch:int, amp:int, gap:int=0, sr:int=SR) -> np.ndarray:
     "Speak `text` with espeak-ng; mono float32 at `sr` Hz."
     import librosa
     with tempfile.NamedTemporaryFile(suffix='.wav') as f:
-        r = subprocess.run([_espeak(), '-v', voice, '-s', str(rate), '-p', str(pitch), '-a', str(amp), '-g', str(gap),
+        r = subprocess.run([find_tool('espeak-ng'), '-v', voice, '-s', str(rate), '-p', str(pitch), '-a', str(amp), '-g', str(gap),
                             '-w', f.name, '--', text], capture_output=True, text=True)   # '--': a text may start with '-'
         if r.returncode: raise RuntimeError(f"espeak-ng failed for {text[:40]!r}: {r.stderr.strip()}")
         y, sr0 = sf.read(f.name, dtype='float32')
@@ -137,7 +132,8 @@ def drawn_face(cls:str, seed:int, size:int=FACE) -> np.ndarray:
     else: d.line([(50 - w) * s, my * s, (50 + w) * s, my * s], fill=30, width=3)
     return np.asarray(img)
 
-def _face_rgb(gray:np.ndarray) -> np.ndarray:
+def face_rgb(gray:np.ndarray) -> np.ndarray:
+    "A 48×48 grey face as an RGB face of the demo's face size."
     g = np.asarray(Image.fromarray(gray).resize((FACE, FACE), Image.BICUBIC)) if gray.shape[0] != FACE else gray
     return np.repeat(g[..., None], 3, axis=2)
 
@@ -145,11 +141,6 @@ def _face_rgb(gray:np.ndarray) -> np.ndarray:
 HALF = 240
 BG = {'F': (200, 214, 228), 'M': (228, 218, 196)}
 SIDE = {'F': 0, 'M': 1}       # female speaker on the left half, male on the right
-
-def _ffmpeg() -> str:
-    exe = shutil.which('ffmpeg')
-    if not exe: raise MissingResourceError('the ffmpeg program', 'Install it: apt-get install ffmpeg (the README set-up command does this).')
-    return exe
 
 def render_dialog(path:Path, audio:np.ndarray, utts:list[dict], rest:dict, fps:int=15, sr:int=SR, onset:float=0.2):
     "Write a two-speaker dialog video: `utts` (start, end, gender, face) over resting faces `rest[gender]`, with `audio`; the speaker's resting face stays for the first `onset` of each utterance."
@@ -164,7 +155,7 @@ def render_dialog(path:Path, audio:np.ndarray, utts:list[dict], rest:dict, fps:i
     for g in SIDE: put(still, g, rest[g])
     wav = path.with_suffix('.track.wav')
     sf.write(wav, audio, sr, subtype='PCM_16')
-    cmd = [_ffmpeg(), '-y', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', f'{2 * HALF}x{HALF}', '-r', str(fps),
+    cmd = [find_tool('ffmpeg'), '-y', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', f'{2 * HALF}x{HALF}', '-r', str(fps),
            '-i', '-', '-i', str(wav), '-c:v', 'mpeg4', '-q:v', '4', '-pix_fmt', 'yuv420p', '-c:a', 'pcm_s16le', '-f', 'avi', str(path)]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -284,7 +275,7 @@ def demo_corpus(dest:str|Path, sessions:int=5, per_session:int=40, seed:int=0, f
     params = dict(sessions=sessions, per_session=per_session, seed=seed, fps=fps,
                   data=str(cfg.data_dir) if cfg.data_dir else None, faces_from_fer=faces is not None, version=1)
     if _is_current(dest, params, overwrite): return dest
-    _espeak(); _ffmpeg()
+    find_tool('espeak-ng'); find_tool('ffmpeg')
     rng = np.random.default_rng(seed)
     sent, sentences = pick_sentences(sessions, per_session, seed, cfg.data_dir)
     if sentences.startswith('cmer built-in'): print(f"demo corpus: {sentences}")
@@ -294,13 +285,13 @@ def demo_corpus(dest:str|Path, sessions:int=5, per_session:int=40, seed:int=0, f
     if fails: raise RuntimeError(f"speech synthesis failed: {fails[:3]}")
     speakers = sorted({(u['session'], u['gender']) for u in plan})
     pick = lambda c: faces[c][int(rng.integers(len(faces[c])))] if faces is not None else drawn_face(c, int(rng.integers(2**31)))
-    rest = {sp: _face_rgb(pick('neu')) for sp in speakers}
+    rest = {sp: face_rgb(pick('neu')) for sp in speakers}
     with atomic_dir(dest) as tmp:
         for dialog in dict.fromkeys(u['dialog'] for u in plan):
             items = [(u, y) for u, y in zip(plan, audio) if u['dialog'] == dialog]
             s = items[0][0]['session']
             _write_dialog(tmp/f'Session{s}', dialog, items, {g: rest[(s, g)] for g in 'FM'}, rng, fps,
-                          lambda u: _face_rgb(pick(u['cls'])))
+                          lambda u: face_rgb(pick(u['cls'])))
         info = dict(params=params, created=time.strftime('%Y-%m-%d %H:%M'), kind='synthetic', synthetic=True, paired=False,
                     data_label=SYNTHETIC_LABEL, speaker_sides=SPEAKER_SIDES, sessions=sessions,
                     per_session=per_session, seed=seed, fps=fps, n_utterances=len(plan), sentences=sentences,
@@ -452,7 +443,7 @@ def paired_corpus(dest:str|Path, seed:int=0, fps:int=15, max_per_speaker:int|Non
                                                     'Set CMER_DATA or pass --data-dir; the PAIRED corpus is built from real data only.')
     params = dict(kind='paired', seed=seed, fps=fps, max_per_speaker=max_per_speaker, onset=onset, data=str(cfg.data_dir), version=2)
     if _is_current(dest, params, overwrite): return dest
-    _ffmpeg()
+    find_tool('ffmpeg')
     plan, X = paired_plan(cfg.data_dir, seed, max_per_speaker)
     audio, fails = parallel_map(_load_clip, plan, n_jobs=n_jobs, desc='EmoDB clips', key=lambda u: u['utt_id'])
     if fails: raise RuntimeError(f"reading EmoDB clips failed: {fails[:3]}")
@@ -460,8 +451,8 @@ def paired_corpus(dest:str|Path, seed:int=0, fps:int=15, max_per_speaker:int|Non
     with atomic_dir(dest) as tmp:
         for dialog in dict.fromkeys(u['dialog'] for u in plan):
             items = [(u, y) for u, y in zip(plan, audio) if u['dialog'] == dialog]
-            rest = {u['gender']: _face_rgb(X[u['rest_fer_index']]) for u, _ in items}
-            _write_dialog(tmp/f"Session{items[0][0]['session']}", dialog, items, rest, rng, fps, lambda u: _face_rgb(X[u['fer_index']]), onset)
+            rest = {u['gender']: face_rgb(X[u['rest_fer_index']]) for u, _ in items}
+            _write_dialog(tmp/f"Session{items[0][0]['session']}", dialog, items, rest, rng, fps, lambda u: face_rgb(X[u['fer_index']]), onset)
         speakers = {s: {g: next(u['emodb_speaker'] for u in plan if u['session'] == s and u['gender'] == g) for g in 'FM'}
                     for s in sorted({u['session'] for u in plan})}
         info = dict(params=params, created=time.strftime('%Y-%m-%d %H:%M'), kind='paired', synthetic=False, paired=True,

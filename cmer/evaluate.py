@@ -16,12 +16,12 @@ from .protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independen
 from .train import (CorpusData, TrainConfig, feature_files, load_data, audio_choice, fit, predict, emotion_metrics, validation_split)
 
 # %% auto #0
-__all__ = ['FEATS', 'summarize', 'pooled_features', 'early_fusion', 'late_fusion', 'cross_validate', 'fusion_summary',
-           'plot_confusion', 'plot_learning_curves', 'project_2d', 'plot_embedding', 'fusion_text', 'result_text',
-           'model_card', 'evaluate_step']
+__all__ = ['FEATS', 'modality_subsets', 'summarize', 'pooled_features', 'early_fusion', 'late_fusion', 'cross_validate',
+           'fusion_summary', 'plot_confusion', 'plot_learning_curves', 'project_2d', 'plot_embedding', 'fusion_text',
+           'result_text', 'model_card', 'evaluate_step']
 
 # %% ../nbs/11_evaluate.ipynb #b9d76c95
-def _subsets(mods:Sequence[str]) -> list[tuple]:
+def modality_subsets(mods:Sequence[str]) -> list[tuple]:
     return [c for r in range(1, len(mods) + 1) for c in itertools.combinations(mods, r)]
 
 def summarize(rows:list[dict], keys:Sequence[str]=('wa', 'ua', 'macro_f1', 'weighted_f1', 'gender_acc')) -> dict:
@@ -89,7 +89,7 @@ def cross_validate(data:CorpusData, folds:list[dict], model_cfg:ModelConfig|None
         cm = np.zeros((C, C), np.int64); np.add.at(cm, (y, p['pred']), 1); res['confusion'] += cm
         sub = {}
         if subsets and len(data.modalities) > 1:
-            for s in _subsets(data.modalities):
+            for s in modality_subsets(data.modalities):
                 q = predict(r.model, data, te, modalities=s, max_frames=tc.max_frames); ok = q['pred'] >= 0
                 sub[modality_code(s)] = dict(emotion_metrics(y[ok], q['pred'][ok]), coverage=q['coverage'])
         fus = {}
@@ -116,7 +116,7 @@ def cross_validate(data:CorpusData, folds:list[dict], model_cfg:ModelConfig|None
         res['models'].append(r.model if keep_models else None)
     res['summary'] = summarize(res['folds'])
     if subsets and len(data.modalities) > 1:
-        for s in _subsets(data.modalities):
+        for s in modality_subsets(data.modalities):
             code = modality_code(s)
             res['subsets'][code] = summarize([f['subsets'][code] for f in res['folds']], ('wa', 'ua', 'macro_f1')) | \
                                    {'coverage': float(np.mean([f['subsets'][code]['coverage'] for f in res['folds']]))}

@@ -8,46 +8,16 @@ import json, os, re, shutil, subprocess, tempfile, threading, queue, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import (StepRun, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, _json_default)
+from .core import (StepRun, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, json_default)
 from .corpus import load_utterances
 from .demo import corpus_kind
+from .media import VideoError, probe_video, find_tool
 
 # %% auto #0
-__all__ = ['HALVES', 'SPEAKER_SIDES', 'ACTIVE_MIN_NEIGHBORS', 'VideoError', 'probe_video', 'plan_frames', 'decode_frames',
-           'find_faces', 'detect_face', 'crop_square', 'resolve_speaker_sides', 'speaker_half', 'utterance_part',
-           'face_tracks', 'mouth_motion', 'active_face', 'extract_dialog', 'FrameStore', 'frame_store', 'save_frames',
-           'load_frames', 'speaker_half_report', 'video_available', 'frames_step']
-
-# %% ../nbs/05_frames.ipynb #e66cf93f
-class VideoError(RuntimeError):
-    "A video that is missing, unreadable or damaged; the message names the file and the problem."
-
-def _tool(name:str) -> str:
-    exe = shutil.which(name)
-    if not exe: raise MissingResourceError(f'the {name} program', 'Install ffmpeg: apt-get install ffmpeg (tools/setup.sh does this).')
-    return exe
-
-def _ratio(s:str) -> float:
-    a, _, b = str(s).partition('/')
-    return float(a) / float(b or 1) if float(b or 1) else 0.0
-
-def probe_video(path:str|Path) -> dict:
-    "Frame rate, frame count, duration, size and start time of a video's first video stream (ffprobe)."
-    path = Path(path)
-    if not path.exists(): raise VideoError(f"video {path} does not exist")
-    r = subprocess.run([_tool('ffprobe'), '-v', 'error', '-select_streams', 'v:0', '-show_entries',
-                        'stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,duration,start_time:format=duration',
-                        '-of', 'json', str(path)], capture_output=True, text=True)
-    info = json.loads(r.stdout or '{}') if r.returncode == 0 else {}
-    if not info.get('streams'):
-        raise VideoError(f"video {path} is unreadable: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else 'no video stream'}")
-    s, fmt = info['streams'][0], info.get('format', {})
-    fps = _ratio(s.get('avg_frame_rate', '0/0')) or _ratio(s.get('r_frame_rate', '0/0'))
-    dur = float(s.get('duration') or fmt.get('duration') or 0)
-    if fps <= 0 or dur <= 0: raise VideoError(f"video {path}: no frame rate or duration (fps={fps}, duration={dur})")
-    n = int(s['nb_frames']) if str(s.get('nb_frames', '')).isdigit() else int(round(dur * fps))
-    return dict(fps=fps, n_frames=n, duration=dur, width=int(s['width']), height=int(s['height']),
-                start_time=float(s.get('start_time') or 0))
+__all__ = ['HALVES', 'SPEAKER_SIDES', 'ACTIVE_MIN_NEIGHBORS', 'plan_frames', 'decode_frames', 'find_faces', 'detect_face',
+           'crop_square', 'resolve_speaker_sides', 'speaker_half', 'utterance_part', 'face_tracks', 'mouth_motion',
+           'active_face', 'extract_dialog', 'FrameStore', 'frame_store', 'save_frames', 'load_frames',
+           'speaker_half_report', 'video_available', 'frames_step']
 
 # %% ../nbs/05_frames.ipynb #1f7e2767
 def plan_frames(start:float, end:float, video:dict, fps:float=2.0, max_frames:int=12) -> np.ndarray:
@@ -86,7 +56,7 @@ def decode_frames(path:str|Path, frames:np.ndarray, video:dict|None=None, errors
     expr = _balanced_sum([f'eq(n\\,{r[0]})' if len(r) == 1 else f'between(n\\,{r[0]}\\,{r[-1]})' for r in runs])
     fd, script = tempfile.mkstemp(prefix='cmer_select_', suffix='.txt')
     with os.fdopen(fd, 'w') as f: f.write(f"select='{expr}',showinfo")
-    cmd = [_tool('ffmpeg'), '-hide_banner', '-nostats', '-nostdin', '-loglevel', 'info', '-i', str(path), '-an', '-sn',
+    cmd = [find_tool('ffmpeg'), '-hide_banner', '-nostats', '-nostdin', '-loglevel', 'info', '-i', str(path), '-an', '-sn',
            '-filter_script:v', script, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-']
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     times = queue.Queue()
@@ -365,7 +335,7 @@ def save_frames(path:str|Path, st:FrameStore) -> Path:
     "Write a frame store to one uncompressed `.npz`, atomically."
     with atomic_path(path) as tmp:
         np.savez(tmp, ids=st.ids, offsets=st.offsets, **{k: getattr(st, k) for k in FrameStore.ARRAYS},
-                 meta=np.array(json.dumps(st.meta, default=_json_default)))
+                 meta=np.array(json.dumps(st.meta, default=json_default)))
     return Path(path)
 
 def load_frames(out:str|Path) -> FrameStore:

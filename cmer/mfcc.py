@@ -11,7 +11,8 @@ import numpy as np, pandas as pd
 from .core import (StepRun, get_config, load_manifest, step_dir, parallel_map, features_dir, make_features,
                        save_features, load_features, MissingResourceError)
 from .corpus import load_utterances
-from .audio_aug import read_audio, load_audio_aug, SR
+from .audio_aug import load_audio_aug
+from .media import SR, read_audio
 
 # %% auto #0
 __all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'AUDIO_FEATURE_KINDS', 'mfcc_settings', 'mfcc', 'mfcc_files',
@@ -64,11 +65,11 @@ class WhisperEncoder:
                  window:str='full'):             # 'full': every window is padded to 30 s as Whisper was trained; 'trim': only the signal's own frames (faster)
         import ctranslate2
         from faster_whisper.feature_extractor import FeatureExtractor
-        from cmer.audio_aug import _model_folder
+        from cmer.models import model_folder
         if device not in ('auto', 'cpu', 'cuda'): raise ValueError(f"device {device!r}: expected 'auto', 'cpu' or 'cuda'")
         if window not in WHISPER_WINDOWS: raise ValueError(f"window {window!r}: expected one of {WHISPER_WINDOWS}")
         if device == 'auto': device = 'cuda' if ctranslate2.get_cuda_device_count() > 0 else 'cpu'
-        self.folder = _model_folder(model, 'whisper-base')
+        self.folder = model_folder(model, 'whisper-base')
         if not (self.folder/'model.bin').exists():
             raise MissingResourceError(f"a CTranslate2 Whisper model (model.bin) in {self.folder}",
                                        "Give the folder of a faster-whisper model, or a model name known to cmer.models (cmer models list).")

@@ -16,17 +16,14 @@ from .core import atomic_path
 from .context import ContextHead
 
 # %% auto #0
-__all__ = ['MODALITIES', 'CODES', 'FEATURE_FILES', 'SEQUENTIAL', 'LOSS_TERMS', 'FUSIONS', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT',
-           'parse_modalities', 'modality_code', 'ModelConfig', 'length_mask', 'masked_mean_std', 'AttentivePool',
-           'reverse_padded', 'SeqEncoder', 'TextEncoder', 'utterance_norm', 'deltas', 'time_mask', 'Fusion',
-           'LateFusion', 'UnifiedModel', 'take_rows', 'random_batch', 'info_nce', 'supcon_loss', 'compute_losses',
-           'toy_problem', 'train_steps', 'save_checkpoint', 'load_checkpoint']
+__all__ = ['LOSS_TERMS', 'FUSIONS', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT', 'parse_modalities', 'modality_code', 'ModelConfig',
+           'length_mask', 'masked_mean_std', 'AttentivePool', 'reverse_padded', 'SeqEncoder', 'TextEncoder',
+           'utterance_norm', 'deltas', 'time_mask', 'Fusion', 'LateFusion', 'UnifiedModel', 'take_rows', 'random_batch',
+           'info_nce', 'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/09_model.ipynb #89f1a70b
-MODALITIES = ('audio', 'video', 'text')
-CODES = {'audio': 'A', 'video': 'V', 'text': 'T'}
-FEATURE_FILES = {'audio': ('mfcc', 'mfcc_aug'), 'video': ('frames', 'frames_aug'), 'text': ('text', 'text_aug')}
-SEQUENTIAL = {'audio': True, 'video': True, 'text': False}
+from .media import MODALITIES, CODES, FEATURE_FILES, SEQUENTIAL      # the shared vocabulary
 LOSS_TERMS = ('emotion', 'uni', 'gender', 'recon', 'xmodal', 'supcon', 'aug')
 FUSIONS = ('late', 'attention')
 

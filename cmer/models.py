@@ -13,8 +13,8 @@ from .core import get_config, Config, atomic_dir, atomic_json, MissingResourceEr
 
 # %% auto #0
 __all__ = ['MODELS', 'MPNET_PARTS', 'MPNET_PIN', 'ModelSpec', 'env_var', 'register', 'package_file', 'sha256_file',
-           'ConcatReader', 'extract_split_zip', 'concat_files', 'check_model_dir', 'model_dir', 'model_status',
-           'list_models', 'cli_models']
+           'ConcatReader', 'extract_split_zip', 'concat_files', 'check_model_dir', 'model_dir', 'model_folder',
+           'model_status', 'list_models', 'cli_models']
 
 # %% ../nbs/00a_models.ipynb #d8409cd9
 @dataclass
@@ -270,6 +270,16 @@ def model_dir(name:str, cfg:Config|None=None) -> Path:
             hashes = check_model_dir(spec, tmp)      # a damaged assembly raises here and its folder is removed
             _write_stamp(tmp/'.cmer-model.json', spec, tmp, hashes, 'assembled from ' + ', '.join(spec.packages), final=folder)
     return folder
+
+# %% ../nbs/00a_models.ipynb #ac4a4ba2
+def model_folder(model:str|Path|None, default:str) -> Path:
+    "A model folder from a registry name, a folder path, or (None) the registry's `default` model: what backends take as `model=`."
+    if model is None: return model_dir(default)
+    p = Path(str(model)).expanduser()
+    if p.is_dir(): return p
+    if os.sep in str(model) or str(model).startswith('.'):
+        raise MissingResourceError(f"the model folder {p}", "Give an existing folder, or a model name known to cmer.models (cmer models list).")
+    return model_dir(str(model))
 
 # %% ../nbs/00a_models.ipynb #5f9e4708
 def model_status(name:str, cfg:Config|None=None) -> str:

@@ -10,22 +10,20 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .core import MissingResourceError, atomic_json, atomic_write, _json_default
+from .core import MissingResourceError, atomic_json, atomic_write, json_default
 from .model import MODALITIES, SEQUENTIAL, modality_code, load_checkpoint
-from .fer import IEMOCAP4
+from .media import SR, find_tool, probe_video, VideoError, class_name
 
 # %% auto #0
-__all__ = ['IMAGE_FORMATS', 'SR', 'COLORS', 'OUTPUTS', 'MediaError', 'probe_media', 'make_clip', 'extract_audio',
-           'speech_segments', 'fixed_windows', 'decoded_span', 'segment_faces', 'unified_probs', 'segment_context',
-           'fuse', 'read_checkpoint', 'Predictor', 'load_predictor', 'transcribe', 'segment_features', 'class_name',
-           'segment_table', 'segment_label', 'timeline_plot', 'summary_text', 'is_synthetic', 'check_out', 'predict',
-           'cli_predict']
+__all__ = ['IMAGE_FORMATS', 'COLORS', 'OUTPUTS', 'MediaError', 'probe_media', 'make_clip', 'extract_audio', 'speech_segments',
+           'fixed_windows', 'decoded_span', 'segment_faces', 'unified_probs', 'segment_context', 'fuse',
+           'read_checkpoint', 'Predictor', 'load_predictor', 'transcribe', 'segment_features', 'segment_table',
+           'segment_label', 'timeline_plot', 'summary_text', 'is_synthetic', 'check_out', 'predict', 'cli_predict']
 
 # %% ../nbs/20_predict.ipynb #47713fee
 class MediaError(ValueError):
     "A file `predict` cannot use: the message names the file and the problem."
 
-from .frames import _tool     # the ffmpeg/ffprobe program, or a MissingResourceError saying how to install it
 
 IMAGE_FORMATS = ('image2', 'png_pipe', 'jpeg_pipe', 'bmp_pipe', 'gif', 'webp_pipe', 'tiff_pipe', 'pgm_pipe', 'ppm_pipe')
 
@@ -35,7 +33,7 @@ def probe_media(path:str|Path) -> dict:
     if not path.exists(): raise MediaError(f"{path}: no such file")
     if path.is_dir(): raise MediaError(f"{path}: is a folder, not a media file")
     if path.stat().st_size == 0: raise MediaError(f"{path}: empty file (0 bytes)")
-    r = subprocess.run([_tool('ffprobe'), '-v', 'error', '-show_entries', 'stream=codec_type,codec_name,duration:format=duration,format_name',
+    r = subprocess.run([find_tool('ffprobe'), '-v', 'error', '-show_entries', 'stream=codec_type,codec_name,duration:format=duration,format_name',
                         '-of', 'json', str(path)], capture_output=True, text=True)
     info = json.loads(r.stdout or '{}') if r.returncode == 0 else {}
     streams, fmt = info.get('streams', []), info.get('format', {})
@@ -51,7 +49,6 @@ def probe_media(path:str|Path) -> dict:
     if dur <= 0: raise MediaError(f"{path}: zero-length media (duration {dur} s)")
     video = None
     if has_video:
-        from cmer.frames import probe_video, VideoError
         try: video = probe_video(path)
         except VideoError as e: raise MediaError(str(e)) from e
     return dict(path=str(path), duration=dur, has_audio=has_audio, has_video=has_video, video=video, format=fmt.get('format_name'))
@@ -65,8 +62,8 @@ def make_clip(path:str|Path, sentences:list[tuple[str, str]], audio:bool=True, f
     rng = np.random.default_rng(seed)
     faces = demo.fer_faces(get_config().data_dir)
     def face(c, i):
-        if faces is not None and c in faces and len(faces[c]): return demo._face_rgb(faces[c][(seed + i) % len(faces[c])])
-        return demo._face_rgb(demo.drawn_face(c, seed + i))
+        if faces is not None and c in faces and len(faces[c]): return demo.face_rgb(faces[c][(seed + i) % len(faces[c])])
+        return demo.face_rgb(demo.drawn_face(c, seed + i))
     parts, utts, t = [np.zeros(int(pause * demo.SR), np.float32)], [], pause
     for i, (c, text) in enumerate(sentences):
         y = demo.synthesize(text, **demo.utterance_prosody(c, 1, gender, rng))
@@ -77,17 +74,15 @@ def make_clip(path:str|Path, sentences:list[tuple[str, str]], audio:bool=True, f
     tmp = path.with_name(f'.{path.stem}.tmp.avi')
     demo.render_dialog(tmp, np.concatenate(parts), utts, rest, fps=fps)
     args = ['-c:v', 'copy'] + (['-c:a', 'aac', '-b:a', '96k'] if audio else ['-an'])
-    r = subprocess.run([_tool('ffmpeg'), '-y', '-loglevel', 'error', '-i', str(tmp), *args, str(path)], capture_output=True, text=True)
+    r = subprocess.run([find_tool('ffmpeg'), '-y', '-loglevel', 'error', '-i', str(tmp), *args, str(path)], capture_output=True, text=True)
     tmp.unlink(missing_ok=True)
     if r.returncode: raise RuntimeError(f"ffmpeg failed writing {path}: {r.stderr.strip()}")
     return path
 
 # %% ../nbs/20_predict.ipynb #a67003cb
-SR = 16000
-
 def extract_audio(path:str|Path, sr:int=SR) -> np.ndarray:
     "The first audio stream of a media file as mono float32 at `sr` Hz (ffmpeg)."
-    r = subprocess.run([_tool('ffmpeg'), '-nostdin', '-v', 'error', '-i', str(path), '-vn', '-sn', '-ac', '1', '-ar', str(sr),
+    r = subprocess.run([find_tool('ffmpeg'), '-nostdin', '-v', 'error', '-i', str(path), '-vn', '-sn', '-ac', '1', '-ar', str(sr),
                         '-f', 'f32le', '-'], capture_output=True)
     if r.returncode: raise MediaError(f"{path}: ffmpeg could not read its audio ({r.stderr.decode('utf-8', 'replace').strip().splitlines()[-1:]})")
     return np.frombuffer(r.stdout, np.float32).copy()
@@ -110,7 +105,7 @@ def fixed_windows(duration:float, window:float=4.0) -> list[tuple[float, float]]
 # %% ../nbs/20_predict.ipynb #688864eb
 def _video_span(path:str|Path, video:dict) -> float|None:
     "Seconds of video whose packets can be read (end of the last packet, from the stream's start), without decoding."
-    r = subprocess.run([_tool('ffprobe'), '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time',
+    r = subprocess.run([find_tool('ffprobe'), '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time',
                         '-of', 'csv=p=0', str(path)], capture_output=True, text=True)
     ends = []
     for line in r.stdout.splitlines():
@@ -390,8 +385,6 @@ def segment_features(pred:Predictor, y:np.ndarray|None, segs:list[tuple[float, f
 # %% ../nbs/20_predict.ipynb #19dcbbc7
 COLORS = {'neu': '#7f7f7f', 'ang': '#d62728', 'sad': '#1f77b4', 'hap': '#ff9f0e'}
 
-def class_name(c:str) -> str: return IEMOCAP4.get(c, c)
-
 def segment_table(segs:list[tuple[float, float]], transcripts:list[str], feats:list[dict], scores:dict, classes:list,
                   faces:list[dict]|None=None) -> pd.DataFrame:
     "The per-segment table of `predict`."
@@ -572,7 +565,7 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     try:
         table.to_csv(stage/'segments.csv', index=False)
         (stage/'segments.json').write_text(json.dumps(dict(info, segments=json.loads(table.to_json(orient='records'))), indent=1,
-                                                      default=_json_default, ensure_ascii=False) + '\n')
+                                                      default=json_default, ensure_ascii=False) + '\n')
         short = 'default model' if pred.kind == 'default' else pred.name.replace(str(Path(pred.name.split(' ', 1)[-1]).parent) + os.sep, '')
         cut = f" - TRUNCATED: 0-{dur:.1f} s of {span['declared']:.1f} s decoded" if span['truncated'] else ''
         title = (f"{'SYNTHETIC demo video ' if synthetic else ''}{Path(file).name}: {info['segmentation']}{cut}"

@@ -12,6 +12,7 @@ import numpy as np, pandas as pd
 from .core import StepRun, atomic_path, get_config, load_manifest, step_dir, MissingResourceError
 from .corpus import load_utterances
 from .models import model_dir
+from .media import find_tool
 
 # %% auto #0
 __all__ = ['ISO3', 'TRANSLATORS', 'MARKER_RE', 'chrf_stats', 'chrf_from_stats', 'chrf', 'corpus_chrf', 'Translator',
@@ -61,14 +62,9 @@ class Translator:
 ISO3 = {'en': 'eng', 'es': 'spa', 'ca': 'cat', 'gl': 'glg', 'fr': 'fra', 'pt': 'por', 'it': 'ita', 'de': 'deu',
         'oc': 'oci', 'eu': 'eus', 'ro': 'ron', 'nl': 'nld', 'eo': 'epo', 'an': 'arg', 'ast': 'ast'}
 
-def _apertium() -> str:
-    exe = shutil.which('apertium')
-    if not exe: raise MissingResourceError('the apertium program', 'Install it with a language pair: apt-get install apertium apertium-eng-spa (tools/setup.sh does this).')
-    return exe
-
 def apertium_modes() -> list[str]:
     "The translation modes the installed Apertium pairs provide (`apertium -l`)."
-    r = subprocess.run([_apertium(), '-l'], capture_output=True, text=True)
+    r = subprocess.run([find_tool('apertium'), '-l'], capture_output=True, text=True)
     return sorted(set(r.stdout.split()))
 
 def _mode_version(mode:str) -> str:
@@ -114,7 +110,7 @@ class ApertiumTranslator(Translator):
     def _run(self, lines:list[str]) -> list[str]:
         "One apertium process over `lines`: its output lines (apertium's stderr is kept in `self.stderr`)."
         self.calls += 1
-        r = subprocess.run([_apertium(), '-u', '-f', 'txt', self.mode], input='\n'.join(lines) + '\n',
+        r = subprocess.run([find_tool('apertium'), '-u', '-f', 'txt', self.mode], input='\n'.join(lines) + '\n',
                            capture_output=True, text=True, timeout=self.timeout)
         self.stderr = ' | '.join(l.strip() for l in r.stderr.splitlines() if l.strip())[:300]
         if r.returncode: raise RuntimeError(f"apertium {self.mode} failed (exit {r.returncode}): {self.stderr}")

@@ -18,10 +18,10 @@ from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedM
                         parse_modalities, modality_code)
 
 # %% auto #0
-__all__ = ['GENDER_IDS', 'AUDIO_FEATURES', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data',
-           'feature_files', 'audio_choice', 'load_data', 'collate', 'batch_order', 'feature_stats', 'class_weights',
-           'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'uni_logprobs', 'fit_gates',
-           'to_device', 'context_batches', 'context_rows', 'fit', 'predict']
+__all__ = ['GENDER_IDS', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data', 'feature_files',
+           'audio_choice', 'load_data', 'collate', 'batch_order', 'feature_stats', 'class_weights', 'emotion_metrics',
+           'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'uni_logprobs', 'fit_gates', 'to_device',
+           'context_batches', 'context_rows', 'fit', 'predict']
 
 # %% ../nbs/10_train.ipynb #0e3706d1
 def synthetic_features(table:pd.DataFrame, modalities:str|Sequence[str]='AVT', dims:dict|None=None, frames:tuple=(40, 120),
@@ -58,7 +58,7 @@ def write_synthetic_features(out:str|Path, **kw) -> list[Path]:
 
 # %% ../nbs/10_train.ipynb #c54f2715
 GENDER_IDS = {'F': 0, 'M': 1}
-AUDIO_FEATURES = {'mfcc': ('mfcc', 'mfcc_aug'), 'whisper': ('whisper', 'whisper_aug')}   # audio representations: file names of original and augmented view
+from .media import AUDIO_FEATURES   # audio representations: file names of original and augmented view
 
 @dataclass
 class CorpusData:

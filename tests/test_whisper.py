@@ -7,7 +7,7 @@ import numpy as np, pytest
 
 from cmer.core import get_config, MissingResourceError
 from cmer.mfcc import (WhisperEncoder, whisper_features, pack_windows, frame_cosine, whisper_files, WHISPER_HOP, WHISPER_WINDOW)
-from cmer.audio_aug import read_audio
+from cmer.media import read_audio
 
 
 @pytest.fixture(scope='module')
