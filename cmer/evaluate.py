@@ -17,8 +17,8 @@ from .train import (CorpusData, TrainConfig, feature_files, load_data, audio_cho
 
 # %% auto #0
 __all__ = ['FEATS', 'modality_subsets', 'summarize', 'pooled_features', 'early_fusion', 'late_fusion', 'cross_validate',
-           'fusion_summary', 'plot_confusion', 'plot_learning_curves', 'project_2d', 'plot_embedding', 'fusion_text',
-           'result_text', 'model_card', 'evaluate_step']
+           'fusion_summary', 'plot_confusion', 'plot_learning_curves', 'project_2d', 'plot_embedding',
+           'featurizer_record', 'fusion_text', 'result_text', 'model_card', 'evaluate_step']
 
 # %% ../nbs/11_evaluate.ipynb #b9d76c95
 def modality_subsets(mods:Sequence[str]) -> list[tuple]:
@@ -207,6 +207,11 @@ def plot_embedding(pred:dict, labels:np.ndarray, classes:Sequence[str], modaliti
 # %% ../nbs/11_evaluate.ipynb #8e98684d
 FEATS = {'audio': 'mfcc', 'video': 'frames', 'text': 'text'}
 
+def featurizer_record(data) -> dict:
+    "`{modality: description}` of the featurizers that made the features `data` holds (each feature file's meta keeps its own): what a checkpoint stores for `cmer predict`."
+    fmeta, names = data.provenance.get('features', {}), FEATS | data.provenance.get('feature_names', {})
+    return {m: fmeta[names[m]]['meta']['featurizer'] for m in data.modalities if 'featurizer' in (fmeta.get(names[m], {}).get('meta') or {})}
+
 def _seq_desc(mc:dict, m:str) -> str:
     if m == 'text': return f"MLP {mc['text_hidden']}"
     rnn = mc[f'{m}_rnn']
@@ -381,7 +386,7 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
                    config=dict(model=asdict(mc), train=asdict(tc), params=params), data=data.provenance)
         tag = ('SYNTHETIC demo corpus; ' if synthetic else 'PAIRED corpus; ' if paired else '') + PROTOCOLS[protocol].split(' (')[0] + ('' if si else ' (speaker-dependent)')
         ckpt_meta = dict(features={n: i.get('meta', {}) for n, i in data.provenance['features'].items()}, synthetic=synthetic, paired=paired,
-                         data_label=data_label, protocol=protocol)
+                         data_label=data_label, protocol=protocol, featurizers=featurizer_record(data))   # featurizers: what `cmer predict` rebuilds
         fr = None
         if final_model:
             tr, va = validation_split(data.table, np.arange(len(data)), tc.val_by, tc.val_frac, tc.seed)

@@ -5,17 +5,18 @@
 # %% ../nbs/06_frame_embed.ipynb #3867eb6d
 from __future__ import annotations
 import json, time, copy, contextlib
+from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (StepRun, MissingResourceError, get_config, atomic_path, load_manifest, make_features, save_features,
                        load_features, features_dir, step_dir, sha256, resolve_device)
 from .corpus import load_utterances
-from .frames import load_frames, FrameStore
+from .frames import load_frames, FrameStore, FrameSettings, frame_store, span_frames
 
 # %% auto #0
 __all__ = ['FRAME_ENCODERS', 'BATCH_SIZE', 'SELECTIONS', 'FerFrameEncoder', 'clip_model_dir', 'ClipFrameEncoder', 'encoder_files',
            'load_frame_encoder', 'write_random_clip', 'select_uniform', 'top_k', 'text_scores', 'intensity_scores',
-           'resolve_selection', 'embed_frames', 'frame_embed_step']
+           'resolve_selection', 'embed_frames', 'VideoSettings', 'VideoFeaturizer', 'frame_embed_step']
 
 # %% ../nbs/06_frame_embed.ipynb #9d62ee72
 def _to_gray48(images:np.ndarray) -> np.ndarray:
@@ -220,6 +221,70 @@ def embed_frames(fs:FrameStore, enc, selection:str, k:int, transcripts:dict|None
                   seconds_encode=round(t_img, 3), frames_per_second=round(len(need) / t_img, 1) if t_img > 0 and len(need) else None)
     return emb, pd.DataFrame(rows, columns=['utt_id', 'frame_in_utt', 'time', 'face', 'score', 'method']), counts
 
+# %% ../nbs/06_frame_embed.ipynb #2f96b6d5
+@dataclass(frozen=True)
+class VideoSettings:
+    "How an utterance's face crops become the video modality: an encoder, a frame selection and how many frames to keep."
+    encoder: str = 'fer'                 # one of FRAME_ENCODERS
+    model_dir: str|None = None           # the CLIP folder, or other FER weights (None: the shipped FER encoder)
+    selection: str = 'auto'              # 'auto' (text for CLIP, intensity for FER), or one of SELECTIONS
+    k: int = 4                           # frames kept per utterance
+
+_FRAME_ENCODERS = {}
+
+class VideoFeaturizer:
+    "The video featurizer of the chain (steps 05-06) and of `cmer predict`: face crops of an utterance → `(k, d)` float32 frame embeddings."
+    modality, name = 'video', 'frames'
+    def __init__(self, settings:VideoSettings|None=None, frames:FrameSettings|None=None, speaker_sides:dict|None=None,
+                 device:str|None='auto', batch_size:int|None=None, **kw):
+        self.settings, self.frame_settings = settings or VideoSettings(**kw), frames or FrameSettings()
+        if self.settings.encoder not in FRAME_ENCODERS: raise ValueError(f"encoder={self.settings.encoder!r}: expected one of {list(FRAME_ENCODERS)}")
+        if self.settings.k < 1: raise ValueError(f"k={self.settings.k}: keep at least one frame per utterance")
+        self.speaker_sides, self.device, self.batch_size, self._enc = speaker_sides, resolve_device(device), batch_size, None
+
+    @property
+    def encoder(self):
+        "The frame encoder (loaded on first use; one per encoder, weights, device and batch size in this process)."
+        if self._enc is None:
+            s = self.settings; key = (s.encoder, s.model_dir, self.device, self.batch_size)
+            if key not in _FRAME_ENCODERS: _FRAME_ENCODERS[key] = load_frame_encoder(s.encoder, s.model_dir, self.batch_size, self.device)
+            self._enc = _FRAME_ENCODERS[key]
+        return self._enc
+
+    @property
+    def selection(self) -> str: return resolve_selection(self.settings.selection, self.encoder)
+
+    def frames(self, video:str|Path, spans:list[tuple[float, float]], genders:list|None=None, dialogs:list|None=None) -> list[dict|None]:
+        "The frames of `spans` of `video` (`cmer.frames.span_frames`): per span its arrays, None where none could be taken."
+        return span_frames(video, spans, self.frame_settings, genders, dialogs, self.speaker_sides)[0]
+
+    def embed_store(self, fs:FrameStore, transcripts:dict|None=None) -> tuple[dict, pd.DataFrame, dict]:
+        "`embed_frames` of a frame store with this featurizer's encoder, selection and k: embeddings by utterance, the selection table, counts."
+        return embed_frames(fs, self.encoder, self.selection, self.settings.k, transcripts)
+
+    def transform(self, frames:list[dict|None], transcripts:list[str]|None=None) -> list[np.ndarray|None]:
+        "Embeddings `(k, d)` of each utterance's frames (None where it has none), through `embed_store`."
+        keep = [i for i, f in enumerate(frames) if f is not None and len(f['times'])]
+        if not keep: return [None] * len(frames)
+        fs = frame_store({str(i): frames[i] for i in keep}, size=self.frame_settings.crop_size)
+        emb = self.embed_store(fs, {str(i): transcripts[i] for i in keep} if transcripts is not None else None)[0]
+        return [emb[str(i)].astype(np.float32) if str(i) in emb else None for i in range(len(frames))]
+
+    def describe(self) -> dict:
+        "What a checkpoint stores to rebuild this featurizer (the selection as resolved, the encoder's weights by hash)."
+        return dict(featurizer='video', **dict(asdict(self.settings), selection=self.selection), frames=asdict(self.frame_settings),
+                    speaker_sides=self.speaker_sides, encoder_info={k: v for k, v in self.encoder.describe().items() if k != 'device'})
+
+    @classmethod
+    def from_description(cls, d:dict, device:str|None='auto'):
+        "The featurizer that `describe` described, on `device`."
+        names = {f.name for f in fields(VideoSettings)}
+        return cls(VideoSettings(**{k: v for k, v in d.items() if k in names}), FrameSettings.from_meta(d.get('frames')),
+                   d.get('speaker_sides'), device=device)
+
+    def __getstate__(self): return dict(self.__dict__, _enc=None)
+    def __repr__(self): return f"VideoFeaturizer({self.settings}, {self.frame_settings})"
+
 # %% ../nbs/06_frame_embed.ipynb #12c30d7b
 def frame_embed_step(corpus:str|Path, out:str|Path, encoder:str='fer', clip_dir:str|Path|None=None, selection:str='auto',
                      k:int=4, batch_size:int|None=None, device:str='auto', force:bool=False) -> dict:
@@ -239,13 +304,14 @@ def frame_embed_step(corpus:str|Path, out:str|Path, encoder:str='fer', clip_dir:
         if run.current: return run.manifest
         if skipped: run.record(skipped=skipped)       # the root cause, e.g. 'the corpus has no video (...)' 
         else:
-            enc = load_frame_encoder(encoder, clip_dir, batch_size=batch_size, device=device)
-            method = resolve_selection(selection, enc)
             fs = load_frames(out)
+            fz = VideoFeaturizer(VideoSettings(encoder, str(clip_dir) if clip_dir else None, selection, k), FrameSettings.from_meta(fs.meta),
+                                 fs.meta.get('speaker_sides'), device=device, batch_size=batch_size)
+            enc, method = fz.encoder, fz.selection
             table = load_utterances(out).set_index('utt_id')
-            emb, sel, counts = embed_frames(fs, enc, method, k, table.transcript.to_dict())
+            emb, sel, counts = fz.embed_store(fs, table.transcript.to_dict())
             synthetic = bool(fm['report'].get('synthetic'))
-            meta = dict(**enc.describe(), selection=method, k=k, frames=fs.meta, synthetic=synthetic)
+            meta = dict(**enc.describe(), selection=method, k=k, frames=fs.meta, synthetic=synthetic, featurizer=fz.describe())
             save_features(run.output(features_dir(out)/'frames.npz'), make_features(list(emb), [emb[u] for u in emb], meta=meta, ragged=True))
             with atomic_path(run.output('selection.csv')) as tmp: sel.to_csv(tmp, index=False)
             missing = [u for u in table.index if u not in emb]

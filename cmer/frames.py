@@ -5,7 +5,7 @@
 # %% ../nbs/05_frames.ipynb #650dfde8
 from __future__ import annotations
 import json, os, re, shutil, subprocess, tempfile, threading, queue, time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (StepRun, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, json_default)
@@ -16,8 +16,8 @@ from .media import VideoError, probe_video, find_tool
 # %% auto #0
 __all__ = ['HALVES', 'SPEAKER_SIDES', 'ACTIVE_MIN_NEIGHBORS', 'plan_frames', 'decode_frames', 'find_faces', 'detect_face',
            'crop_square', 'resolve_speaker_sides', 'speaker_half', 'utterance_part', 'face_tracks', 'mouth_motion',
-           'active_face', 'extract_dialog', 'FrameStore', 'frame_store', 'save_frames', 'load_frames',
-           'speaker_half_report', 'video_available', 'frames_step']
+           'active_face', 'extract_dialog', 'FrameSettings', 'span_frames', 'FrameStore', 'frame_store', 'save_frames',
+           'load_frames', 'speaker_half_report', 'video_available', 'frames_step']
 
 # %% ../nbs/05_frames.ipynb #1f7e2767
 def plan_frames(start:float, end:float, video:dict, fps:float=2.0, max_frames:int=12) -> np.ndarray:
@@ -301,6 +301,38 @@ def extract_dialog(task:dict) -> dict:
     if o['detect_faces'] and n_fr and not n_face: res['warnings'].append(f"video {video}: no face found in any of its {n_fr} frames; centre crops used")
     return res
 
+# %% ../nbs/05_frames.ipynb #bcb2925c
+@dataclass(frozen=True)
+class FrameSettings:
+    "Which frames of an utterance are taken and how its face is cropped (the frames step's settings)."
+    fps: float = 2.0            # frames per second of speech (at most)
+    max_frames: int = 12        # frames per utterance (at most)
+    side: str = 'speaker'       # part of the frame holding the face: one of HALVES
+    crop_size: int = 96         # square crop (pixels)
+    margin: float = 1.07        # crop side / detected face side
+    detect_faces: bool = True   # False: centre crops, no detector
+
+    def opts(self, speaker_sides:dict|None=None) -> dict:
+        "The `opts` of an `extract_dialog` task."
+        return dict(fps=self.fps, max_frames=self.max_frames, side=self.side, speaker_sides=speaker_sides or dict(SPEAKER_SIDES['demo']),
+                    detect_faces=self.detect_faces, crop_size=self.crop_size, margin=self.margin)
+
+    @classmethod
+    def from_meta(cls, meta:dict):
+        "The settings a frame store's meta (or a checkpoint's record of it) holds."
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (meta or {}).items() if k in names})
+
+def span_frames(video:str|Path, spans:list[tuple[float, float]], settings:FrameSettings|None=None, genders:list|None=None,
+                dialogs:list|None=None, speaker_sides:dict|None=None) -> tuple[list[dict|None], dict]:
+    "The frames of `spans` (seconds) of one video as the frames step takes them: per span its arrays (None if it failed), and `extract_dialog`'s result."
+    s = settings or FrameSettings()
+    side = 'active' if s.side == 'speaker' and genders is None else s.side    # unknown speakers: the face that speaks
+    rows = [dict(utt_id=str(i), start=float(a), end=float(b), gender=genders[i] if genders is not None else '',
+                 dialog=dialogs[i] if dialogs is not None else None) for i, (a, b) in enumerate(spans)]
+    res = extract_dialog(dict(video=str(video), utts=rows, opts=dict(s.opts(speaker_sides), side=side)))
+    return [res['utts'].get(str(i)) for i in range(len(spans))], res
+
 # %% ../nbs/05_frames.ipynb #67379f8e
 @dataclass
 class FrameStore:
@@ -401,8 +433,7 @@ def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12,
         if run.current: return run.manifest
         ok, why = video_available(out)
         if ok:
-            opts = dict(fps=fps, max_frames=max_frames, side=side, speaker_sides=sides, detect_faces=detect_faces,
-                        crop_size=crop_size, margin=margin)
+            opts = FrameSettings(fps, max_frames, side, crop_size, margin, detect_faces).opts(sides)
             _extract_all(run, df, out, opts, n_jobs, truth, sides_from)
             run.record(data_kind=kind['kind'], data_label=kind['label'])
         else: run.record(skipped=why, n_utterances=len(df))

@@ -5,6 +5,7 @@
 # %% ../nbs/04_mfcc.ipynb #2d4a4a1d
 from __future__ import annotations
 import time, functools, warnings
+from dataclasses import dataclass, asdict, fields
 from typing import Sequence
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -15,9 +16,9 @@ from .audio_aug import load_audio_aug
 from .media import SR, read_audio
 
 # %% auto #0
-__all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'AUDIO_FEATURE_KINDS', 'mfcc_settings', 'mfcc', 'mfcc_files',
-           'whisper_frames', 'WhisperEncoder', 'pack_windows', 'whisper_features', 'frame_cosine', 'whisper_files',
-           'mfcc_step', 'mfcc_summary']
+__all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'AUDIO_FEATURE_KINDS', 'mfcc_settings', 'mfcc', 'whisper_frames',
+           'WhisperEncoder', 'pack_windows', 'whisper_features', 'AudioSettings', 'AudioFeaturizer', 'frame_cosine',
+           'whisper_files', 'mfcc_files', 'mfcc_step', 'mfcc_summary']
 
 # %% ../nbs/04_mfcc.ipynb #bdfb9ce9
 def mfcc_settings(n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40, sr:int=SR) -> dict:
@@ -31,22 +32,6 @@ def mfcc(y:np.ndarray, **settings) -> np.ndarray:
     import librosa
     s = settings or mfcc_settings()
     return librosa.feature.mfcc(y=np.asarray(y, np.float32), center=True, **s).T.astype(np.float32)
-
-# %% ../nbs/04_mfcc.ipynb #932023f3
-def _mfcc_item(item, settings):
-    utt, path = item
-    if not path: raise FileNotFoundError(f"{utt}: no audio file for this utterance")
-    y, info = read_audio(path, settings['sr'])
-    return mfcc(y, **settings), info['note']
-
-def mfcc_files(items:list[tuple[str, str]], settings:dict, n_jobs:int=1, desc:str='mfcc', meta:dict|None=None):
-    "MFCC features of `(utt_id, path)` items: `(Features, failures, notes)`."
-    res, fails = parallel_map(functools.partial(_mfcc_item, settings=settings), items, n_jobs=n_jobs, desc=desc,
-                              key=lambda it: it[0], progress=False)
-    ok = [(u, r) for (u, _), r in zip(items, res) if r is not None]
-    feats = make_features([u for u, _ in ok], [r[0] for _, r in ok], meta=meta, ragged=True)
-    if not ok: feats.data = np.zeros((0, settings['n_mfcc']), np.float32)
-    return feats, fails, [r[1] for _, r in ok if r[1]]
 
 # %% ../nbs/04_mfcc.ipynb #c50c467f
 WHISPER_HOP, WHISPER_WINDOW = 320, 30 * SR   # samples of 16 kHz audio per encoder frame (20 ms), per encoder window (30 s)
@@ -145,6 +130,100 @@ def whisper_features(enc:WhisperEncoder, ys:Sequence[np.ndarray], # the encoder;
     feats = [np.concatenate([p[c] for c in sorted(p)]) if p else np.zeros((0, 0), np.float32) for p in parts]
     return feats, len(jobs)
 
+# %% ../nbs/04_mfcc.ipynb #4eb5150b
+@dataclass(frozen=True)
+class AudioSettings:
+    "How an utterance's audio becomes a feature sequence: MFCC (librosa) or the Whisper encoder."
+    kind: str = 'mfcc'                 # 'mfcc' or 'whisper': also the feature file's name
+    n_mfcc: int = 20                   # MFCC: coefficients,
+    win_ms: float = 25.0               #       analysis window (ms),
+    hop_ms: float = 10.0               #       hop (ms),
+    n_mels: int = 40                   #       mel bands
+    whisper_model: str|None = None     # Whisper: registry name or CTranslate2 folder (None: whisper-base, the ASR model)
+    whisper_window: str = 'trim'       #          'trim' (the signal's own frames) or 'full' (30 s windows)
+    whisper_pack: bool = False         #          pack a dialog's consecutive utterances into shared windows (needs dialogs)
+    whisper_gap: float = 0.5           #          silence between packed utterances (s)
+    sr: int = SR                       # sample rate of the signals (Hz)
+
+    @classmethod
+    def from_librosa(cls, s:dict):
+        "The MFCC settings of a librosa argument dict (`mfcc_settings`)."
+        return cls(kind='mfcc', n_mfcc=int(s['n_mfcc']), win_ms=1000 * s['win_length'] / s['sr'], hop_ms=1000 * s['hop_length'] / s['sr'],
+                   n_mels=int(s['n_mels']), sr=int(s['sr']))
+
+def _audio_item(item, featurizer):
+    "One `(utt_id, path, ...)` item: its features (MFCC) or its samples (Whisper, encoded in batches afterwards), and a note."
+    utt, path = item[0], item[1]
+    if not path: raise FileNotFoundError(f"{utt}: no audio file for this utterance")
+    y, info = read_audio(path, featurizer.settings.sr)
+    return (featurizer.transform([y])[0] if featurizer.settings.kind == 'mfcc' else y), info['note']
+
+_WHISPER = {}
+
+class AudioFeaturizer:
+    "The audio featurizer of the chain (step 04) and of `cmer predict`: 16 kHz signals → `(T, d)` float32 sequences."
+    modality = 'audio'
+    def __init__(self, settings:AudioSettings|None=None, device:str='cpu', encoder:WhisperEncoder|None=None, **kw):
+        self.settings = s = settings or AudioSettings(**kw)
+        if s.kind not in ('mfcc', 'whisper'): raise ValueError(f"audio features {s.kind!r}: expected 'mfcc' or 'whisper'")
+        if s.whisper_window not in WHISPER_WINDOWS: raise ValueError(f"whisper_window {s.whisper_window!r}: expected one of {WHISPER_WINDOWS}")
+        self.librosa = mfcc_settings(s.n_mfcc, s.win_ms, s.hop_ms, s.n_mels, s.sr) if s.kind == 'mfcc' else None
+        self.device, self._enc = device, encoder
+
+    @property
+    def name(self) -> str: return self.settings.kind              # its feature file: mfcc.npz or whisper.npz
+
+    @property
+    def encoder(self) -> WhisperEncoder:
+        "The Whisper encoder (loaded on first use, shared by featurizers with the same model, device and window)."
+        if self._enc is None:
+            s = self.settings; key = (s.whisper_model, self.device, s.whisper_window)
+            if key not in _WHISPER: _WHISPER[key] = WhisperEncoder(s.whisper_model, self.device, window=s.whisper_window)
+            self._enc = _WHISPER[key]
+        return self._enc
+
+    @property
+    def min_samples(self) -> int:
+        "The shortest signal that has features: one analysis window (MFCC) or one 20 ms encoder frame (Whisper)."
+        return self.librosa['win_length'] if self.librosa else WHISPER_HOP
+
+    def transform(self, ys:Sequence[np.ndarray], dialogs:Sequence|None=None) -> list[np.ndarray]:
+        "Features `(T, d)` float32 of each signal; `dialogs` (each signal's dialog) lets Whisper pack when its settings say so."
+        if self.librosa is not None: return [mfcc(y, **self.librosa) for y in ys]
+        s = self.settings
+        return whisper_features(self.encoder, ys, dialogs, pack=s.whisper_pack and dialogs is not None, gap_s=s.whisper_gap)[0]
+
+    def files(self, items:list[tuple], n_jobs:int=1, desc:str|None=None, meta:dict|None=None):
+        "Features of `(utt_id, path[, dialog])` items: `(Features, failures, notes, encoder windows or None)`."
+        res, fails = parallel_map(functools.partial(_audio_item, featurizer=self), items, n_jobs=n_jobs, desc=desc or self.name,
+                                  key=lambda it: it[0], progress=False)
+        ok = [(it, r) for it, r in zip(items, res) if r is not None]
+        n_win = None
+        if self.librosa is not None: X = [r[0] for _, r in ok]
+        else:
+            s = self.settings
+            X, n_win = whisper_features(self.encoder, [r[0] for _, r in ok], [it[2] for it, _ in ok] if s.whisper_pack else None,
+                                        pack=s.whisper_pack, gap_s=s.whisper_gap)
+        fs = make_features([it[0] for it, _ in ok], X, meta=meta, ragged=True)
+        if not ok: fs.data = np.zeros((0, self.settings.n_mfcc if self.librosa else 512), np.float32)
+        return fs, fails, [r[1] for _, r in ok if r[1]], n_win
+
+    def describe(self) -> dict:
+        "What a checkpoint stores to rebuild this featurizer: the settings, and for Whisper the model, device and precision used."
+        d = dict(featurizer='audio', **asdict(self.settings))
+        if self.librosa is None:
+            e = self.encoder; d.update(model_name=e.folder.name, device=e.device, compute_type=e.compute_type)
+        return d
+
+    @classmethod
+    def from_description(cls, d:dict, device:str='cpu'):
+        "The featurizer that `describe` described (on `device`; Whisper: int8 on CPU, float16 on CUDA)."
+        names = {f.name for f in fields(AudioSettings)}
+        return cls(AudioSettings(**{k: v for k, v in d.items() if k in names}), device=device)
+
+    def __getstate__(self): return dict(self.__dict__, _enc=None)       # pickled to Dask workers without the loaded model
+    def __repr__(self): return f"AudioFeaturizer({self.settings})"
+
 # %% ../nbs/04_mfcc.ipynb #d69db1d0
 def frame_cosine(a:np.ndarray, b:np.ndarray) -> float:
     "Mean cosine similarity of corresponding frames of two `(T, d)` feature sequences of one utterance."
@@ -152,21 +231,16 @@ def frame_cosine(a:np.ndarray, b:np.ndarray) -> float:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(((a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)).mean())
 
-def _read_item(item):
-    utt, path = item[0], item[1]
-    if not path: raise FileNotFoundError(f"{utt}: no audio file for this utterance")
-    y, info = read_audio(path, SR)
-    return y, info['note']
-
 def whisper_files(items:list[tuple[str, str, str]], enc:WhisperEncoder, pack:bool=False, gap_s:float=0.5, n_jobs:int=1,
                   desc:str='whisper', meta:dict|None=None):
-    "Whisper encoder features of `(utt_id, path, dialog)` items: `(Features, failures, notes, windows encoded)`."
-    res, fails = parallel_map(_read_item, items, n_jobs=n_jobs, desc=desc, key=lambda it: it[0], progress=False)
-    ok = [(it, r) for it, r in zip(items, res) if r is not None]
-    feats, n_win = whisper_features(enc, [r[0] for _, r in ok], [it[2] for it, _ in ok], pack=pack, gap_s=gap_s)
-    fs = make_features([it[0] for it, _ in ok], feats, meta=meta, ragged=True)
-    if not ok: fs.data = np.zeros((0, 512), np.float32)
-    return fs, fails, [r[1] for _, r in ok if r[1]], n_win
+    "Whisper encoder features of `(utt_id, path, dialog)` items: `(Features, failures, notes, windows encoded)`; see `AudioFeaturizer.files`."
+    fz = AudioFeaturizer(AudioSettings(kind='whisper', whisper_window=enc.window, whisper_pack=pack, whisper_gap=gap_s), encoder=enc)
+    return fz.files(items, n_jobs=n_jobs, desc=desc, meta=meta)
+
+# %% ../nbs/04_mfcc.ipynb #932023f3
+def mfcc_files(items:list[tuple[str, str]], settings:dict, n_jobs:int=1, desc:str='mfcc', meta:dict|None=None):
+    "MFCC features of `(utt_id, path)` items with librosa `settings` (`mfcc_settings`): `(Features, failures, notes)`; see `AudioFeaturizer.files`."
+    return AudioFeaturizer(AudioSettings.from_librosa(settings)).files(items, n_jobs=n_jobs, desc=desc, meta=meta)[:3]
 
 # %% ../nbs/04_mfcc.ipynb #a88606ad
 AUDIO_FEATURE_KINDS = {'mfcc': ('mfcc',), 'whisper': ('whisper',), 'both': ('mfcc', 'whisper')}
@@ -204,22 +278,26 @@ def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, h
         else:
             if aug is None: run.warn(f"no augmented audio (the audio_aug step was skipped or has not run): {', '.join(k + '_aug.npz' for k in kinds)} not written")
             rep = dict(synthetic=synthetic, audio_features=audio_features, settings=settings)
-            enc = WhisperEncoder(whisper_model, whisper_device, window=whisper_window) if 'whisper' in kinds else None
-            if enc is not None: rep['whisper_encoder'] = dict(model=str(enc.folder), device=enc.device, compute_type=enc.compute_type, window=whisper_window, pack=whisper_pack)
+            fzs = {k: AudioFeaturizer(AudioSettings(kind=k, n_mfcc=n_mfcc, win_ms=win_ms, hop_ms=hop_ms, n_mels=n_mels, whisper_model=whisper_model,
+                                                    whisper_window=whisper_window, whisper_pack=whisper_pack), device=whisper_device) for k in kinds}
+            if 'whisper' in fzs:
+                enc = fzs['whisper'].encoder
+                rep['whisper_encoder'] = dict(model=str(enc.folder), device=enc.device, compute_type=enc.compute_type, window=whisper_window, pack=whisper_pack)
             for name, items in sets.items():
                 t0 = time.perf_counter()
-                if name.startswith('mfcc'):
-                    meta = dict(kind=name, layout='(T, n_mfcc) per utterance, time first', source='librosa.feature.mfcc', **settings,
-                                augmented=name.endswith('_aug'), synthetic=synthetic)
-                    feats, fails, notes = mfcc_files([it[:2] for it in items], settings, n_jobs=get_config().n_jobs, desc=name, meta=meta)
-                    hop_s, n_win = settings['hop_length'] / settings['sr'], None
+                fz = fzs[name.removesuffix('_aug')]
+                if fz.name == 'mfcc':
+                    meta = dict(kind=name, layout='(T, n_mfcc) per utterance, time first', source='librosa.feature.mfcc', **settings)
+                    hop_s = settings['hop_length'] / settings['sr']
                 else:
+                    enc = fz.encoder
                     meta = dict(kind=name, layout='(T, 512) per utterance, time first, one frame per 20 ms (T = samples at 16 kHz // 320)',
                                 source=f'ctranslate2 Whisper.encode ({enc.folder.name})', model=enc.folder.name, device=enc.device,
                                 compute_type=enc.compute_type, window=whisper_window, packed=whisper_pack, gap_s=0.5 if whisper_pack else None,
-                                frame_seconds=WHISPER_HOP / SR, augmented=name.endswith('_aug'), synthetic=synthetic)
-                    feats, fails, notes, n_win = whisper_files(items, enc, pack=whisper_pack, n_jobs=get_config().n_jobs, desc=name, meta=meta)
+                                frame_seconds=WHISPER_HOP / SR)
                     hop_s = WHISPER_HOP / SR
+                meta.update(augmented=name.endswith('_aug'), synthetic=synthetic, featurizer=fz.describe())
+                feats, fails, notes, n_win = fz.files(items, n_jobs=get_config().n_jobs, desc=name, meta=meta)
                 secs = time.perf_counter() - t0
                 for f in fails: run.fail(f"{f['item']} ({name})", f['error'])
                 for n in notes: run.warn(n)

@@ -5,20 +5,22 @@
 # %% ../nbs/20_predict.ipynb #9b55eefb
 from __future__ import annotations
 import argparse, errno, json, os, re, shutil, subprocess, sys, tempfile, textwrap, time, warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, asdict
+from typing import Sequence
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch
 from tqdm.auto import tqdm
 from .core import MissingResourceError, atomic_json, atomic_write, json_default
 from .model import MODALITIES, SEQUENTIAL, modality_code, load_checkpoint
-from .media import SR, find_tool, probe_video, VideoError, class_name
+from .media import SR, find_tool, probe_video, VideoError, class_name, read_audio, sniff_audio
 
 # %% auto #0
 __all__ = ['IMAGE_FORMATS', 'COLORS', 'OUTPUTS', 'MediaError', 'probe_media', 'make_clip', 'extract_audio', 'speech_segments',
            'fixed_windows', 'decoded_span', 'segment_faces', 'unified_probs', 'segment_context', 'fuse',
-           'read_checkpoint', 'Predictor', 'load_predictor', 'transcribe', 'segment_features', 'segment_table',
-           'segment_label', 'timeline_plot', 'summary_text', 'is_synthetic', 'check_out', 'predict', 'cli_predict']
+           'read_checkpoint', 'Predictor', 'featurizers_from_meta', 'load_predictor', 'transcribe', 'segment_features',
+           'segment_table', 'segment_label', 'timeline_plot', 'summary_text', 'is_synthetic', 'check_out', 'predict',
+           'cli_predict']
 
 # %% ../nbs/20_predict.ipynb #47713fee
 class MediaError(ValueError):
@@ -81,7 +83,10 @@ def make_clip(path:str|Path, sentences:list[tuple[str, str]], audio:bool=True, f
 
 # %% ../nbs/20_predict.ipynb #a67003cb
 def extract_audio(path:str|Path, sr:int=SR) -> np.ndarray:
-    "The first audio stream of a media file as mono float32 at `sr` Hz (ffmpeg)."
+    "The audio of a media file as mono float32 at `sr` Hz: an audio file through `cmer.media.read_audio` (as the chain reads its wavs), a video's first audio stream through ffmpeg."
+    if sniff_audio(path) not in ('unknown', 'mp4'):
+        try: return read_audio(path, sr)[0]
+        except ValueError as e: raise MediaError(str(e)) from None
     r = subprocess.run([find_tool('ffmpeg'), '-nostdin', '-v', 'error', '-i', str(path), '-vn', '-sn', '-ac', '1', '-ar', str(sr),
                         '-f', 'f32le', '-'], capture_output=True)
     if r.returncode: raise MediaError(f"{path}: ffmpeg could not read its audio ({r.stderr.decode('utf-8', 'replace').strip().splitlines()[-1:]})")
@@ -126,46 +131,29 @@ def decoded_span(path:str|Path, media:dict, y:np.ndarray|None=None, tol:float=0.
     return dict(declared=declared, decoded=dec, analysed=[0.0, span], truncated=bool(short), missing=round(declared - span, 3) if short else 0.0)
 
 # %% ../nbs/20_predict.ipynb #70c744eb
-def segment_faces(path:str|Path, segs:list[tuple[float, float]], video:dict, fps:float=2.0, max_frames:int=12,
-                  crop_size:int=96, margin:float=1.07, progress:bool=False) -> list[dict]:
-    "Per segment: `{'images' (n, S, S, 3), 'face' (n,), 'times' (n,)}` of its frames (empty arrays if none could be taken)."
-    from cmer.frames import plan_frames, decode_frames, detect_face, crop_square
-    plans = []
-    for a, b in segs:
-        try: plans.append(plan_frames(a, b, video, fps, max_frames))
-        except ValueError: plans.append(np.zeros(0, int))
-    need = np.unique(np.concatenate(plans)) if plans else np.zeros(0, int)
-    got = {}
-    for n, t, rgb in tqdm(decode_frames(path, need, video), total=len(need), desc='faces', disable=not progress, leave=False, unit='frame'):
-        det = detect_face(rgb)
-        got[n] = (crop_square(rgb, None if det is None else det[0], crop_size, margin), det is not None, t)
-    out = []
-    for p in plans:
-        ks = [int(n) for n in p if int(n) in got]
-        out.append(dict(images=np.stack([got[n][0] for n in ks]) if ks else np.zeros((0, crop_size, crop_size, 3), np.uint8),
-                        face=np.array([got[n][1] for n in ks], bool), times=np.array([got[n][2] for n in ks], float)))
-    return out
+def segment_faces(path:str|Path, segs:list[tuple[float, float]], featurizer=None, genders:list|None=None) -> list[dict]:
+    "Per segment its frames as the model's video featurizer takes them (`{'images' (n, S, S, 3), 'face' (n,), 'times' (n,), ...}`; empty arrays if none could be taken); `genders`: the speakers, when known."
+    from cmer.frame_embed import VideoFeaturizer
+    fz = featurizer or VideoFeaturizer()
+    S = fz.frame_settings.crop_size
+    empty = dict(images=np.zeros((0, S, S, 3), np.uint8), face=np.zeros(0, bool), times=np.zeros(0), frame=np.zeros(0, np.int64),
+                 score=np.zeros(0, np.float32), box=np.zeros((0, 4), np.int32))
+    return [f if f is not None else dict(empty) for f in fz.frames(path, segs, genders)]
 
 # %% ../nbs/20_predict.ipynb #bcc71435
 def _stack_batch(model, feats:list[dict], use:tuple, max_frames:int=1500) -> tuple[dict, np.ndarray]:
-    "A padded batch for `model` of the segments having one of the modalities `use`, and their positions."
+    "A padded batch for `model` of the segments having one of the modalities `use` (sequences padded by `cmer.train.pad_sequences`, as in training), and their positions."
+    from cmer.train import pad_sequences
     mods = model.modalities
     av = np.array([[m in use and f.get(m) is not None for m in mods] for f in feats], bool).reshape(len(feats), len(mods))
     pos = np.where(av.any(1))[0]
     b = {'avail': torch.from_numpy(av[pos])}
     for j, m in enumerate(mods):
-        d = model.dims[m]
-        if not SEQUENTIAL[m]:
-            b[m] = torch.from_numpy(np.stack([feats[i][m] if av[i, j] else np.zeros(d, np.float32) for i in pos]).astype(np.float32)) \
-                if len(pos) else torch.zeros(0, d)
-            continue
-        seqs = [feats[i][m] if av[i, j] else np.zeros((1, d), np.float32) for i in pos]
-        cap = max_frames if m == 'audio' else 10 ** 9
-        lens = np.array([min(len(s), cap) for s in seqs], np.int64)
-        x = np.zeros((len(pos), max(int(lens.max()) if len(pos) else 1, 1), d), np.float32)
-        for i, (s, L) in enumerate(zip(seqs, lens)):
-            st = (len(s) - L) // 2; x[i, :L] = s[st:st + L]          # the centre window of a long one, as cmer.train.predict
-        b[m], b[f'{m}_len'] = torch.from_numpy(x), torch.from_numpy(np.maximum(lens, 1))
+        d, have = model.dims[m], [feats[i][m] if av[i, j] else None for i in pos]
+        if SEQUENTIAL[m]:
+            x, lens = pad_sequences(have, d, max_frames if m == 'audio' else None)     # the centre window of a long one, as cmer.train.predict
+            b[m], b[f'{m}_len'] = torch.from_numpy(x), torch.from_numpy(np.maximum(lens, 1))
+        else: b[m] = torch.from_numpy(np.stack([np.zeros(d, np.float32) if x is None else x for x in have]).astype(np.float32) if len(pos) else np.zeros((0, d), np.float32))
     return b, pos
 
 @torch.no_grad()
@@ -243,11 +231,8 @@ class Predictor:
     name: str                       # what was loaded (shown in outputs)
     classes: list                   # class codes ('neu', ...)
     modalities: tuple               # of MODALITIES
-    mfcc: dict|None = None          # librosa settings of the MFCC (audio)
-    text_model: str|None = None     # sentence encoder name or folder (text)
-    text_normalize: bool = True
-    frames: dict = field(default_factory=lambda: dict(fps=2.0, max_frames=12, crop_size=96, margin=1.07))
-    video: dict|None = None         # how faces become the video modality: {'kind': 'fer4'} or {'kind': 'embed', 'encoder', 'selection', 'k'}
+    featurizers: dict = field(default_factory=dict)  # modality -> its featurizer (AudioFeaturizer, TextFeaturizer, VideoFeaturizer)
+    video_kind: str = 'embed'       # 'embed': the video featurizer's frame embeddings; 'fer4': FER probabilities as 4 classes (default model)
     models: dict = field(default_factory=dict)      # 'text'/'audio'/'all' -> UnifiedModel
     weights: dict = field(default_factory=dict)     # late-fusion weights (default model)
     kind: str = 'default'           # 'default' (late fusion) or 'checkpoint' (one UnifiedModel)
@@ -265,53 +250,56 @@ class Predictor:
             return res
         res = {}
         for mod in self.modalities:
-            if mod == 'video':
+            if mod == 'video':          # the default model's face branch: FER probabilities, already class probabilities
                 res[mod] = np.stack([f['video'] if f.get('video') is not None else np.full(C, np.nan, np.float32) for f in feats]) \
                     if n else np.zeros((0, C), np.float32)
             else: res[mod] = unified_probs(self.models[mod], feats, (mod,), self.max_frames)
         res['fused'] = fuse(res, self.weights)
         return res
 
-def _feature_settings(meta:dict) -> dict:
-    "MFCC settings, sentence encoder and frame settings from a checkpoint's `meta['features']`."
-    f = (meta or {}).get('features', {}) or {}
-    out = {}
-    if 'mfcc' in f:
-        keys = ('sr', 'n_mfcc', 'n_fft', 'win_length', 'hop_length', 'n_mels')
-        out['mfcc'] = {k: f['mfcc'][k] for k in keys if k in f['mfcc']}
-    if 'text' in f: out['text_model'], out['text_normalize'] = f['text'].get('model'), bool(f['text'].get('normalize', True))
-    if 'frames' in f:
-        fr = f['frames']; fo = fr.get('frames', {}) or {}
-        out['video'] = dict(kind='embed', encoder=fr.get('encoder', 'fer'), selection=fr.get('selection', 'intensity'), k=int(fr.get('k', 4)),
-                            model=fr.get('model'))
-        out['frames'] = dict(fps=float(fo.get('fps', 2.0)), max_frames=int(fo.get('max_frames', 12)), crop_size=int(fo.get('crop_size', 96)),
-                             margin=float(fo.get('margin', 1.07)))
-    return out
+def featurizers_from_meta(meta:dict, modalities:Sequence[str], device:str|None='auto') -> dict:
+    "The featurizers of `modalities` that a checkpoint's meta describes (`meta['featurizers']`); a checkpoint from before they were recorded: from its feature files' settings, else the chain's defaults."
+    from cmer.mfcc import AudioFeaturizer, AudioSettings
+    from cmer.text_embed import TextFeaturizer
+    from cmer.frame_embed import VideoFeaturizer
+    from cmer.core import resolve_device
+    desc, f = dict((meta or {}).get('featurizers') or {}), (meta or {}).get('features', {}) or {}
+    for m in [m for m in modalities if m not in desc]:           # the records of older checkpoints
+        if m == 'audio':
+            a = f.get('mfcc') or {}
+            desc[m] = (asdict(AudioSettings(kind='whisper', whisper_window=f['whisper'].get('window', 'trim'))) if 'whisper' in f and not a else
+                       asdict(AudioSettings.from_librosa(a)) if 'win_length' in a else asdict(AudioSettings()))
+        elif m == 'text': desc[m] = dict(model=f.get('text', {}).get('model', 'minilm'), normalize=bool(f.get('text', {}).get('normalize', True)))
+        elif m == 'video':
+            fr = f.get('frames', {})
+            desc[m] = dict(encoder=fr.get('encoder', 'fer'), model_dir=fr.get('model') if fr.get('encoder') == 'clip' else None,
+                           selection=fr.get('selection', 'intensity'), k=int(fr.get('k', 4)), frames=fr.get('frames') or {},
+                           speaker_sides=(fr.get('frames') or {}).get('speaker_sides'))
+    dev = resolve_device(device)
+    kinds = dict(audio=(AudioFeaturizer, 'cuda' if dev.startswith('cuda') else 'cpu'), text=(TextFeaturizer, dev), video=(VideoFeaturizer, dev))
+    return {m: kinds[m][0].from_description(desc[m], device=kinds[m][1]) for m in modalities}
 
-def load_predictor(model:str|Path|None=None) -> Predictor:
-    "The default model (`None`, or a folder with `default_model.json`) or a chain checkpoint (`.pt`) as a `Predictor`."
-    from cmer.mfcc import mfcc_settings
+def load_predictor(model:str|Path|None=None, device:str|None='auto') -> Predictor:
+    "The default model (`None`, or a folder with `default_model.json`) or a chain checkpoint (`.pt`) as a `Predictor` with its featurizers."
     if model is None or (Path(model).is_dir() and (Path(model)/'default_model.json').exists()):
         from cmer.default_model import load_default_model
         dm = load_default_model(model)
         info, br = dm['info'], dm['branches']
-        fs_t, fs_a = _feature_settings(br['text'][1]['meta']), _feature_settings(br['audio'][1]['meta'])
+        fz = featurizers_from_meta(br['audio'][1]['meta'], ('audio',), device) | featurizers_from_meta(br['text'][1]['meta'], ('text',), device) \
+             | featurizers_from_meta({}, ('video',), device)      # the face branch: the shipped FER encoder on the chain's default frames
         card = Path(dm['folder'])/'default_model.md'
         return Predictor(name=f"default model ({Path(dm['folder'])/'default_model.json'})", classes=list(info['classes']),
-                         modalities=('audio', 'video', 'text'), mfcc=fs_a.get('mfcc') or mfcc_settings(), text_model=fs_t.get('text_model', 'minilm'),
-                         text_normalize=fs_t.get('text_normalize', True), video=dict(kind='fer4'),
+                         modalities=('audio', 'video', 'text'), featurizers=fz, video_kind='fer4',
                          models={'text': br['text'][0], 'audio': br['audio'][0]}, weights=info['fusion']['weights'], kind='default',
                          card=str(card) if card.exists() else None, synthetic=any(bool(b[1]['meta'].get('synthetic')) for b in br.values()))
     p = Path(model)
     net, info = read_checkpoint(p)
-    fs = _feature_settings(info.get('meta', {}))
     mods = tuple(net.modalities)
-    if 'audio' in mods and 'mfcc' not in fs: fs['mfcc'] = mfcc_settings()
-    if 'text' in mods and 'text_model' not in fs: fs['text_model'] = 'minilm'
-    if 'video' in mods and 'video' not in fs: fs['video'] = dict(kind='embed', encoder='fer', selection='intensity', k=4)
     card = p.with_suffix('.md')
     return Predictor(name=f"checkpoint {p}", classes=list(info['classes']), modalities=mods, models={'all': net}, kind='checkpoint',
-                     card=str(card) if card.exists() else None, synthetic=bool((info.get('meta') or {}).get('synthetic')), **fs)
+                     featurizers=featurizers_from_meta(info.get('meta', {}), mods, device),
+                     card=str(card) if card.exists() else None, synthetic=bool((info.get('meta') or {}).get('synthetic')))
+
 
 # %% ../nbs/20_predict.ipynb #c17a683b
 _CACHE = {}
@@ -331,52 +319,33 @@ def transcribe(ys:list[np.ndarray], asr=None, progress:bool=False, chunk:int=8) 
 
 def _video_features(pred:Predictor, faces:list[dict], transcripts:list[str]) -> list:
     "The video modality of each segment (None for a segment without a detected face)."
-    n = len(faces); has = [f['face'].any() if len(f['face']) else False for f in faces]
-    if pred.video['kind'] == 'fer4':
-        from cmer.frame_embed import FerFrameEncoder
+    vf = pred.featurizers['video']
+    has = [bool(len(f['face']) and f['face'].any()) for f in faces]
+    if pred.video_kind == 'fer4':
         from cmer.default_model import fer4
-        enc = _cached('fer', FerFrameEncoder)
-        out = []
-        for f, h in zip(faces, has):
-            if not h: out.append(None); continue
-            p = fer4(enc.encode(f['images'][f['face']])['probs'])
-            out.append(p.mean(0).astype(np.float32))
-        return out
-    from cmer.frames import frame_store
-    from cmer.frame_embed import load_frame_encoder, resolve_selection, embed_frames
-    v = pred.video
-    enc = _cached(('frame_enc', v['encoder']), lambda: load_frame_encoder(v['encoder']))
-    keep = [i for i in range(n) if has[i]]
-    if not keep: return [None] * n
-    fs = frame_store({str(i): dict(images=faces[i]['images'], times=faces[i]['times'], frame=np.arange(len(faces[i]['times'])),
-                                   face=faces[i]['face'], score=np.zeros(len(faces[i]['times']), np.float32),
-                                   box=np.zeros((len(faces[i]['times']), 4), np.int32)) for i in keep})
-    sel = resolve_selection(v['selection'] if v['selection'] in ('text', 'intensity', 'uniform') else 'auto', enc)
-    emb, _, _ = embed_frames(fs, enc, sel, v['k'], {str(i): transcripts[i] for i in keep})
-    return [emb[str(i)].astype(np.float32) if i in keep else None for i in range(n)]
+        return [fer4(vf.encoder.encode(f['images'][f['face']])['probs']).mean(0).astype(np.float32) if h else None for f, h in zip(faces, has)]
+    return vf.transform([f if h else None for f, h in zip(faces, has)], transcripts)
 
 def segment_features(pred:Predictor, y:np.ndarray|None, segs:list[tuple[float, float]], faces:list[dict]|None,
-                     asr=None, progress:bool=False) -> tuple[list[dict], list[str], dict]:
-    "Features per segment for `pred` (`{'audio', 'text', 'video'}`, None where absent), the transcripts, and seconds per stage."
-    from cmer.mfcc import mfcc
-    n, secs = len(segs), {}
+                     asr=None, progress:bool=False, transcripts:list[str]|None=None) -> tuple[list[dict], list[str], dict]:
+    "Features per segment from `pred`'s featurizers (`{'audio', 'text', 'video'}`, None where absent), the transcripts (Whisper's, unless given), and seconds per stage."
+    n, secs, fz = len(segs), {}, pred.featurizers
     feats = [{m: None for m in MODALITIES} for _ in range(n)]
-    pieces = [y[int(a * SR):int(b * SR)] for a, b in segs] if y is not None else [None] * n
-    transcripts = [''] * n
+    pieces = [y[int(round(a * SR)):int(round(b * SR))] for a, b in segs] if y is not None else [None] * n
     t0 = time.perf_counter()
-    if y is not None and 'text' in pred.modalities:
-        transcripts = transcribe(pieces, asr, progress)
-        secs['asr'] = time.perf_counter() - t0; t0 = time.perf_counter()
-        from cmer.text_embed import load_encoder, embed
-        enc = _cached(('text', pred.text_model), lambda: load_encoder(pred.text_model))
-        have = [i for i, t in enumerate(transcripts) if t.strip()]
-        X = embed(enc, [transcripts[i] for i in have], normalize=pred.text_normalize)
-        for i, x in zip(have, X): feats[i]['text'] = x
+    if 'text' in pred.modalities and (y is not None or transcripts is not None):
+        if transcripts is None:
+            transcripts = transcribe(pieces, asr, progress)
+            secs['asr'] = time.perf_counter() - t0; t0 = time.perf_counter()
+        have = [i for i, t in enumerate(transcripts) if fz['text'].clean(t)]
+        if have:
+            for i, x in zip(have, fz['text'].transform([transcripts[i] for i in have])): feats[i]['text'] = x
         secs['text_embed'] = time.perf_counter() - t0; t0 = time.perf_counter()
+    transcripts = list(transcripts) if transcripts is not None else [''] * n
     if y is not None and 'audio' in pred.modalities:
-        for i, p in enumerate(pieces):
-            if len(p) >= pred.mfcc['win_length']: feats[i]['audio'] = mfcc(p, **pred.mfcc)
-        secs['mfcc'] = time.perf_counter() - t0; t0 = time.perf_counter()
+        ok = [i for i, p in enumerate(pieces) if len(p) >= fz['audio'].min_samples]
+        for i, x in zip(ok, fz['audio'].transform([pieces[i] for i in ok])): feats[i]['audio'] = x
+        secs[fz['audio'].name] = time.perf_counter() - t0; t0 = time.perf_counter()
     if faces is not None and 'video' in pred.modalities:
         for i, v in enumerate(_video_features(pred, faces, transcripts)): feats[i]['video'] = v
         secs['face_model'] = time.perf_counter() - t0
@@ -538,7 +507,7 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     if media['has_video'] and 'video' not in pred.modalities: notes.append('the model reads no video: the frames are not used')
     if not media['has_video'] and 'video' in pred.modalities: notes.append('audio file: no face modality')
     t0 = time.perf_counter()
-    faces = segment_faces(file, segs, media['video'], **pred.frames, progress=progress) if use_video else None
+    faces = segment_faces(file, segs, pred.featurizers['video']) if use_video else None
     secs['frames_faces'] = time.perf_counter() - t0
     if faces is not None and not any(f['face'].any() for f in faces if len(f['face'])):
         notes.append('no face found in any frame: no face modality')

@@ -5,6 +5,7 @@
 # %% ../nbs/07_text_embed.ipynb #3411bf44
 from __future__ import annotations
 import time, warnings
+from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
@@ -15,7 +16,7 @@ from .models import model_dir, MODELS
 from .text_aug import load_augmented
 
 # %% auto #0
-__all__ = ['BATCH_SIZE', 'load_encoder', 'embed', 'text_embed_step', 'text_embed_summary']
+__all__ = ['BATCH_SIZE', 'load_encoder', 'embed', 'TextSettings', 'TextFeaturizer', 'text_embed_step', 'text_embed_summary']
 
 # %% ../nbs/07_text_embed.ipynb #ee670be3
 BATCH_SIZE = {'cpu': 64, 'cuda': 256}   # sentences per forward pass by device kind (a GPU wants larger batches)
@@ -40,6 +41,59 @@ def embed(encoder, texts:Sequence[str], batch_size:int|None=None, normalize:bool
     return encoder.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=normalize,
                           show_progress_bar=False).astype(np.float32)
 
+# %% ../nbs/07_text_embed.ipynb #186bf698
+@dataclass(frozen=True)
+class TextSettings:
+    "How a sentence becomes the text modality: a sentence-transformers encoder and L2 normalisation."
+    model: str = 'minilm'        # a cmer.models name or a sentence-transformers folder
+    normalize: bool = True       # unit-length embeddings
+
+_TEXT_ENCODERS = {}
+
+class TextFeaturizer:
+    "The text featurizer of the chain (step 07) and of `cmer predict`: sentences → `(n, d)` float32 embeddings."
+    modality, name = 'text', 'text'
+    def __init__(self, settings:TextSettings|None=None, device:str|None='auto', batch_size:int|None=None, **kw):
+        self.settings = settings or TextSettings(**kw)
+        self.device, self.batch_size, self._enc = resolve_device(device), batch_size, None
+
+    @property
+    def encoder(self):
+        "The sentence encoder (loaded on first use; one per model and device in this process)."
+        if self._enc is None:
+            key = (self.settings.model, self.device)
+            if key not in _TEXT_ENCODERS: _TEXT_ENCODERS[key] = load_encoder(self.settings.model, self.device)
+            self._enc = _TEXT_ENCODERS[key]
+        return self._enc
+
+    @property
+    def dim(self) -> int: return self.encoder.get_embedding_dimension()
+
+    @staticmethod
+    def clean(text) -> str:
+        "The sentence as embedded: whitespace collapsed, `''` for a missing one."
+        return ' '.join(str(text).split()) if text is not None and text == text else ''
+
+    def transform(self, texts:Sequence[str]) -> np.ndarray:
+        "Embeddings `(n, d)` float32 of `texts` (whitespace collapsed); an empty text is an error, since it has no embedding."
+        texts = [self.clean(t) for t in texts]
+        if '' in texts: raise ValueError(f"TextFeaturizer: text {texts.index('')} is empty; leave empty transcripts out (they have no text modality)")
+        return embed(self.encoder, texts, batch_size=self.batch_size, normalize=self.settings.normalize)
+
+    def describe(self) -> dict:
+        "What a checkpoint stores to rebuild this featurizer."
+        spec = MODELS.get(self.settings.model)
+        return dict(featurizer='text', **asdict(self.settings), dim=self.dim, upstream=spec.info.get('upstream') if spec else None)
+
+    @classmethod
+    def from_description(cls, d:dict, device:str|None='auto'):
+        "The featurizer that `describe` described, on `device`."
+        names = {f.name for f in fields(TextSettings)}
+        return cls(TextSettings(**{k: v for k, v in d.items() if k in names}), device=device)
+
+    def __getstate__(self): return dict(self.__dict__, _enc=None)
+    def __repr__(self): return f"TextFeaturizer({self.settings}, device={self.device!r})"
+
 # %% ../nbs/07_text_embed.ipynb #8ddcda9e
 def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_size:int|None=None, normalize:bool=True,
                     device:str='auto', force:bool=False) -> dict:
@@ -52,20 +106,21 @@ def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_siz
         seed_everything(get_config().seed)
         df, aug = load_utterances(out), load_augmented(out)
         synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))
-        enc = load_encoder(model, device)
-        bs = batch_size or BATCH_SIZE[enc.cmer_device.split(':')[0]]
-        dim = enc.get_embedding_dimension()
-        spec = MODELS.get(model)
+        fz = TextFeaturizer(TextSettings(model, normalize), device=device, batch_size=batch_size)
+        enc = fz.encoder
+        bs = fz.batch_size = batch_size or BATCH_SIZE[enc.cmer_device.split(':')[0]]
+        dim = fz.dim
         rep = dict(synthetic=synthetic, model=model, folder=str(enc.cmer_folder), dim=dim, device=enc.cmer_device, batch_size=bs)
         sets = {'text': (df.utt_id, df.transcript), 'text_aug': (aug.utt_id, aug.transcript_aug)}
         for name, (ids, texts) in sets.items():
-            texts = texts.fillna('').map(lambda t: ' '.join(str(t).split()))
+            texts = texts.map(fz.clean)
             empty = texts == ''
             for u in ids[empty]: run.fail(f'{u} ({name})', 'empty text: no sentence to embed')
             t0 = time.perf_counter()
-            X = embed(enc, texts[~empty].tolist(), batch_size=bs, normalize=normalize)
+            X = fz.transform(texts[~empty].tolist()) if (~empty).any() else np.zeros((0, dim), np.float32)
             secs = time.perf_counter() - t0
-            meta = dict(kind=name, model=model, upstream=(spec.info.get('upstream') if spec else None), dim=dim, normalize=normalize,
+            d = fz.describe()
+            meta = dict(kind=name, model=model, upstream=d['upstream'], dim=dim, normalize=normalize, featurizer=d,
                         source='transcript' if name == 'text' else 'back-translated transcript (text_aug step)', synthetic=synthetic)
             save_features(run.output(features_dir(out)/f'{name}.npz'), make_features(ids[~empty].tolist(), X, meta=meta, ragged=False))
             rep[name] = dict(n_items=len(ids), n_features=int((~empty).sum()), n_empty=int(empty.sum()), seconds=round(secs, 2),

@@ -19,9 +19,9 @@ from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedM
 
 # %% auto #0
 __all__ = ['GENDER_IDS', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data', 'feature_files',
-           'audio_choice', 'load_data', 'collate', 'batch_order', 'feature_stats', 'class_weights', 'emotion_metrics',
-           'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'uni_logprobs', 'fit_gates', 'to_device',
-           'context_batches', 'context_rows', 'fit', 'predict']
+           'audio_choice', 'load_data', 'pad_sequences', 'collate', 'batch_order', 'feature_stats', 'class_weights',
+           'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'uni_logprobs', 'fit_gates',
+           'to_device', 'context_batches', 'context_rows', 'fit', 'predict']
 
 # %% ../nbs/10_train.ipynb #0e3706d1
 def synthetic_features(table:pd.DataFrame, modalities:str|Sequence[str]='AVT', dims:dict|None=None, frames:tuple=(40, 120),
@@ -192,6 +192,17 @@ def load_data(out:str|Path, modalities:str|Sequence[str]|None='auto', audio:str=
     return data.select(modalities) if modalities not in (None, 'auto') else data
 
 # %% ../nbs/10_train.ipynb #ea2d8132
+def pad_sequences(seqs:Sequence[np.ndarray|None], dim:int, cap:int|None=None, rng:np.random.Generator|None=None) -> tuple[np.ndarray, np.ndarray]:
+    "A zero-padded `(n, T, dim)` float32 batch of `(t, dim)` sequences (None: absent, length 0) and their lengths; one longer than `cap` keeps `cap` frames: a random window with `rng`, else the centre."
+    cap = cap or 10 ** 9
+    lens = np.array([0 if s is None else min(len(s), cap) for s in seqs], np.int64)
+    x = np.zeros((len(seqs), max(int(lens.max()) if len(seqs) else 1, 1), dim), np.float32)
+    for i, (s, L) in enumerate(zip(seqs, lens)):
+        if s is None: continue
+        start = (int(rng.integers(0, len(s) - L + 1)) if rng is not None else (len(s) - L) // 2) if len(s) > L else 0
+        x[i, :L] = s[start:start + L]
+    return x, lens
+
 def collate(data:CorpusData, idx:np.ndarray, view:str='orig', rng:np.random.Generator|None=None, max_frames:int=1000) -> dict:
     "A padded batch of the utterances `idx`: features, lengths and `avail`; sequences cropped to `max_frames` (random window if `rng`)."
     idx = np.asarray(idx)
@@ -208,13 +219,7 @@ def collate(data:CorpusData, idx:np.ndarray, view:str='orig', rng:np.random.Gene
             if use_aug.any(): x[use_aug] = data.aug[m].data[ar[use_aug]]
             b[m] = torch.from_numpy(x); continue
         seqs = [None if r < 0 else (data.aug[m][int(a)] if ua else f[int(r)]) for r, a, ua in zip(rows, ar if ar is not None else rows, use_aug)]
-        cap = max_frames if m == 'audio' else 10 ** 9
-        lens = np.array([0 if s is None else min(len(s), cap) for s in seqs], np.int64)
-        x = np.zeros((len(idx), max(int(lens.max()), 1), f.dim[0]), np.float32)
-        for i, (s, L) in enumerate(zip(seqs, lens)):
-            if s is None: continue
-            start = (int(rng.integers(0, len(s) - L + 1)) if rng is not None else (len(s) - L) // 2) if len(s) > L else 0
-            x[i, :L] = s[start:start + L]
+        x, lens = pad_sequences(seqs, f.dim[0], max_frames if m == 'audio' else None, rng)
         b[m], b[f'{m}_len'] = torch.from_numpy(x), torch.from_numpy(np.maximum(lens, 1))
     b['avail'] = torch.from_numpy(np.stack(avail, 1))
     return b
