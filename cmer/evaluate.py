@@ -12,6 +12,7 @@ import numpy as np, pandas as pd
 import torch
 from .core import StepRun, atomic_json, atomic_write, atomic_path, atomic_dir, step_dir, load_manifest
 from .model import LOSS_TERMS, ModelConfig, modality_code, save_checkpoint
+from .media import FEATURE_FILES
 from .protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independent, describe_folds, loso_folds, random_split, table_sessions
 from .train import (CorpusData, TrainConfig, feature_files, load_data, audio_choice, fit, predict, emotion_metrics, validation_split)
 
@@ -205,7 +206,7 @@ def plot_embedding(pred:dict, labels:np.ndarray, classes:Sequence[str], modaliti
     return _save(fig, path)
 
 # %% ../nbs/11_evaluate.ipynb #8e98684d
-FEATS = {'audio': 'mfcc', 'video': 'frames', 'text': 'text'}
+FEATS = {m: names[0] for m, names in FEATURE_FILES.items()}     # modality -> its default feature file ('audio' -> 'mfcc')
 
 def featurizer_record(data) -> dict:
     "`{modality: description}` of the featurizers that made the features `data` holds (each feature file's meta keeps its own): what a checkpoint stores for `cmer predict`."

@@ -87,3 +87,21 @@ def test_changed_settings_are_noticed(chain, checkpoint):
     assert other.shape[1] == 13 != load_features(features_dir(out)/'mfcc.npz')[r.utt_id].shape[1]
     pred = load_predictor(checkpoint)
     np.testing.assert_array_equal(pred.featurizers['audio'].transform([y])[0], load_features(features_dir(out)/'mfcc.npz')[r.utt_id])
+
+
+def test_whisper_features_parity(chain, tmp_path):
+    "A chain with Whisper encoder features: the featurizer its feature file records (as a checkpoint would) gives predict the same frames."
+    import shutil
+    from cmer.core import step_dir, load_features, features_dir
+    from cmer.mfcc import mfcc_step, AudioFeaturizer
+    from cmer.predict import featurizers_from_meta, extract_audio
+    from cmer.demo import tiny_paths
+    out, tab = chain
+    wout = tmp_path/'out'
+    shutil.copytree(step_dir(out, 'corpus'), step_dir(wout, 'corpus'))
+    mfcc_step(tiny_paths()[0], wout, audio_features='whisper')
+    wf = load_features(features_dir(wout)/'whisper.npz')
+    fz = featurizers_from_meta(dict(featurizers={'audio': wf.meta['featurizer']}), ('audio',), device='cpu')['audio']
+    assert isinstance(fz, AudioFeaturizer) and fz.settings.kind == 'whisper' and fz.name == 'whisper'
+    for r in tab.head(4).itertuples():
+        np.testing.assert_allclose(fz.transform([extract_audio(r.wav)])[0], wf[r.utt_id], atol=1e-5, err_msg=r.utt_id)
