@@ -4,16 +4,16 @@
 
 # %% ../nbs/90_chain.ipynb #f5301423
 from __future__ import annotations
-import ast, fcntl, json, math, os, re, shutil, sys, time, tempfile, argparse, importlib
+import ast, fcntl, hashlib, json, math, os, re, shutil, sys, time, tempfile, argparse, importlib
 from dataclasses import dataclass
 from pathlib import Path
-from .core import repo_root, manifest_is_current, atomic_json, load_manifest
+from .core import repo_root, manifest_is_current, atomic_json, load_manifest, get_config, package_versions
 
 # %% auto #0
-__all__ = ['STEP_RE', 'SKIP_FLAGS', 'nbs_dir', 'Step', 'notebook_parameters', 'pipeline_steps', 'select_steps', 'parse_value',
-           'resolve_path_value', 'parse_overrides', 'ChainError', 'runnable_copy', 'stale_temps', 'clean_stale_temps',
-           'step_summary', 'summary_lines', 'run_chain', 'step_function', 'run_upstream', 'notebook_paths', 'cli_run',
-           'cli_steps']
+__all__ = ['STEP_RE', 'SKIP_FLAGS', 'CHECKS', 'nbs_dir', 'Step', 'notebook_parameters', 'pipeline_steps', 'select_steps',
+           'parse_value', 'resolve_path_value', 'parse_overrides', 'ChainError', 'check_cells', 'runnable_copy',
+           'stale_temps', 'clean_stale_temps', 'step_summary', 'summary_lines', 'run_chain', 'default_checks_dir',
+           'checks_key', 'checks_stamp', 'step_function', 'run_upstream', 'notebook_paths', 'cli_run', 'cli_steps']
 
 # %% ../nbs/90_chain.ipynb #ca2cc26d
 STEP_RE = re.compile(r'^(\d\d)_(\w+)\.ipynb$')
@@ -172,23 +172,46 @@ def _skipped_by_nbdev(src:str) -> bool:
         if d == 'eval:false' or d in SKIP_FLAGS: return True
     return False
 
-def runnable_copy(path:str|Path, dest:str|Path) -> Path:
-    "A copy of notebook `path` in which the cells nbdev does not run are raw cells, so papermill skips them too."
+CHECKS = ('once', 'always', 'never')   # when the chain runs a chapter's checks (see "The chapters' checks" below)
+_RUN_HEADING = re.compile(r'^\s*##\s+Run the step\b')
+_EXPORT = re.compile(r'^\s*#\s*\|\s*export', re.M)
+
+def check_cells(nb:dict) -> list[int]:
+    "Indices of a step notebook's chapter checks: code cells from its first markdown cell to `## Run the step` that nbdev does not export (none without that heading)."
+    cells = nb['cells']
+    first = next((i for i, c in enumerate(cells) if c['cell_type'] == 'markdown'), None)
+    run = next((i for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and _RUN_HEADING.match(''.join(c['source']))), None)
+    if first is None or run is None: return []
+    return [i for i in range(first, run) if cells[i]['cell_type'] == 'code' and not _EXPORT.search(''.join(cells[i]['source']))]
+
+def _imports_of(src:str) -> str:
+    "The top-level import statements of a cell's code, as source (a later cell may use what they import)."
+    src = '\n'.join('' if l.lstrip().startswith(('%', '!')) else l for l in src.splitlines())   # IPython magics and shell lines
+    try: tree = ast.parse(src)
+    except SyntaxError: return ''
+    return '\n'.join(ast.get_source_segment(src, n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+
+def runnable_copy(path:str|Path, dest:str|Path, checks:bool=True) -> Path:
+    "A copy of notebook `path` in which the cells nbdev does not run are raw cells, so papermill skips them; without `checks`, the chapter's checks too (their imports kept)."
     nb = json.loads(Path(path).read_text())
+    skip = set() if checks else set(check_cells(nb))
     for i, c in enumerate(nb['cells']):
         if nb.get('nbformat_minor', 0) >= 5: c.setdefault('id', f'cmer-{i}')   # nbformat 4.5 wants cell ids (else a warning per run)
-        if c['cell_type'] == 'code' and _skipped_by_nbdev(''.join(c['source'])):
+        if c['cell_type'] != 'code': continue
+        src = ''.join(c['source'])
+        if _skipped_by_nbdev(src) or (i in skip and not (imports := _imports_of(src))):
             c['cell_type'] = 'raw'
             for k in ('outputs', 'execution_count'): c.pop(k, None)
+        elif i in skip: c['source'] = "# the chapter check's imports (its checks ran before for this code)\n" + imports
     Path(dest).write_text(json.dumps(nb))
     return Path(dest)
 
-def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|None):
+def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|None, checks:bool=True):
     import papermill as pm
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{out_nb.stem}.', suffix='.tmp.ipynb', dir=out_nb.parent); os.close(fd)
     mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o666 & ~mask)   # mkstemp makes 0600; outputs get the usual permissions
-    src = runnable_copy(step.path, Path(tmp).with_suffix('.src.ipynb'))
+    src = runnable_copy(step.path, Path(tmp).with_suffix('.src.ipynb'), checks)
     failed = out_nb.with_suffix('.FAILED.ipynb')
     try:
         pm.execute_notebook(str(src), tmp, parameters=params, kernel_name=kernel, language='python', progress_bar=False,
@@ -268,10 +291,14 @@ def summary_lines(s:dict, width:int=160) -> list[str]:
 
 # %% ../nbs/90_chain.ipynb #965e1142
 def run_chain(corpus:str|Path, out:str|Path, steps:list[str]|str|None=None, params:list[str]|dict|None=None,
-              nbs:str|Path|None=None, force:bool=False, kernel:str|None='python3', timeout:int|None=None, log=print) -> list[dict]:
+              nbs:str|Path|None=None, force:bool=False, kernel:str|None='python3', timeout:int|None=None, log=print,
+              checks:str='once', # run each chapter's checks: 'once' per code version, 'always', or 'never'
+              checks_dir:str|Path|None=None, # where 'once' records the checks that passed (default: `checks_dir()`)
+             ) -> list[dict]:
     "Run the pipeline notebooks on `corpus` into `out`; return what each step did. Raises `ChainError` at the first failure."
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     if not corpus.exists(): raise FileNotFoundError(f"corpus {corpus} does not exist")
+    if checks not in CHECKS: raise ValueError(f"checks={checks!r}: expected one of {list(CHECKS)}")
     all_steps = pipeline_steps(nbs)
     chosen = select_steps(all_steps, steps)
     overrides = parse_overrides(params, chosen)   # typed, relative paths made absolute: errors before any work
@@ -282,9 +309,9 @@ def run_chain(corpus:str|Path, out:str|Path, steps:list[str]|str|None=None, para
         removed = clean_stale_temps(out) if alone else []
         if removed: log(f"removed {_plural(len(removed), 'temporary file')} left by an interrupted run under {out}")
         fcntl.flock(lock, fcntl.LOCK_SH)   # held while running: a second run in `out` leaves this run's temporary files alone
-        return _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log)
+        return _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, checks, checks_dir)
 
-def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log) -> list[dict]:
+def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, checks='always', checks_dir=None) -> list[dict]:
     done = []
     for i, st in enumerate(chosen, 1):
         p = {k: v for k, v in st.params.items() if not isinstance(v, _Unparsed)}
@@ -294,24 +321,34 @@ def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log) -> l
         t0 = time.perf_counter()
         ok, why = (False, 'forced') if force else manifest_is_current(out, st.name, check)
         out_nb = out/'notebooks'/st.path.name
+        chk = None
         if ok:
             status = 'skipped'
             out_nb.with_suffix('.FAILED.ipynb').unlink(missing_ok=True)
         else:
             if 'force' in st.params and force: p['force'] = True
             log(f"[{i}/{len(chosen)}] {st.number:02d} {st.name}: running ({why})")
-            _execute(st, p, out_nb, kernel, timeout)
+            has = bool(check_cells(json.loads(st.path.read_text())))
+            key = checks_key(st.path) if has and checks == 'once' else None
+            stamp = checks_stamp(checks_dir or default_checks_dir(), st.name, key) if key else None
+            run_checks = has and (checks == 'always' or (checks == 'once' and not stamp.exists()))
+            _execute(st, p, out_nb, kernel, timeout, checks=run_checks)
+            if run_checks and stamp is not None:
+                atomic_json(stamp, dict(step=st.name, notebook=str(st.path), key=key, passed=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                                        seconds=round(time.perf_counter() - t0, 2)))
+            chk = ('ran' if run_checks else 'none' if not has else
+                   'skipped: passed before for this code' if checks == 'once' else 'skipped: checks never')
             status = 'ran'
         secs = round(time.perf_counter() - t0, 2)
         summ = step_summary(out, st.name)
         head = f"[{i}/{len(chosen)}] {st.number:02d} {st.name}: "
         if status == 'ran':
-            log(head + f"ran ({secs} s)")
+            log(head + f"ran ({secs} s" + ('; chapter checks passed before for this code' if chk.startswith('skipped: passed') else '') + ')')
             for line in summary_lines(summ): log(' ' * len(head) + line)
         else:
             issues = [_plural(summ[f'n_{k}s'], k) for k in ('warning', 'failure') if summ[f'n_{k}s']]
             log(head + "skipped (up to date" + (f"; {', '.join(issues)} in its manifest)" if issues else ')'))
-        done.append(dict(step=st.name, number=st.number, status=status, seconds=secs, params={k: v for k, v in p.items()}, **summ))
+        done.append(dict(step=st.name, number=st.number, status=status, seconds=secs, checks=chk, params={k: v for k, v in p.items()}, **summ))
         atomic_json(out/'chain.json', dict(corpus=str(corpus), out=str(out), steps=done))
     return done
 
@@ -323,6 +360,30 @@ def _toy_notebook(path:Path, params:str, body:str):
     nb.cells = [nbformat.v4.new_code_cell(params, metadata={'tags': ['parameters']}), nbformat.v4.new_code_cell(body)]
     nb.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
     nbformat.write(nb, str(path))
+
+# %% ../nbs/90_chain.ipynb #2a703522
+def default_checks_dir() -> Path:
+    "Where the chain records the chapter checks that passed: `$CMER_CHECKS_DIR`, or `checks/` next to the model cache."
+    d = os.environ.get('CMER_CHECKS_DIR')
+    return Path(d).expanduser() if d else Path(get_config().models_dir).parent/'checks'
+
+_CHECK_VERSIONS = ('faster-whisper', 'ctranslate2', 'sentence-transformers', 'transformers', 'librosa', 'soundfile',
+                   'opencv-python-headless', 'albumentations', 'scikit-learn', 'scipy', 'papermill', 'fastcore')
+
+def checks_key(path:str|Path) -> str:
+    "SHA-256 of what notebook `path`'s chapter checks depend on: its cells, the source of every `cmer` module, the package versions."
+    h = hashlib.sha256()
+    nb = json.loads(Path(path).read_text())
+    h.update(json.dumps([(c['cell_type'], ''.join(c['source'])) for c in nb['cells']]).encode())
+    spec = importlib.util.find_spec('cmer')
+    for p in sorted(Path(spec.origin).parent.glob('*.py')) if spec and spec.origin else []:
+        if p.name != '_modidx.py': h.update(p.name.encode() + b'\0' + p.read_bytes())
+    h.update(json.dumps(package_versions(*_CHECK_VERSIONS), sort_keys=True).encode())
+    return h.hexdigest()
+
+def checks_stamp(folder:str|Path, step:str, key:str) -> Path:
+    "The file that records that step `step`'s chapter checks passed for code version `key`."
+    return Path(folder)/f'{step}-{key[:24]}.json'
 
 # %% ../nbs/90_chain.ipynb #fab2a404
 def step_function(name:str):
@@ -365,6 +426,9 @@ def cli_run(argv:list[str]|None=None):
     ap.add_argument('--labels', help="the classes and their order, e.g. neu,ang,sad,hap (step corpus's `labels`)")
     ap.add_argument('--protocol', help="evaluation protocol: loso, speaker, split or random (step evaluate's `protocol`)")
     ap.add_argument('--device', help="auto (default: CUDA when torch sees it), cpu, cuda or cuda:N, for every step (sets CMER_DEVICE)")
+    ap.add_argument('--checks', choices=CHECKS, default='once',
+                    help="run each step notebook's chapter checks (its examples and tests on the tiny demo corpus) once per code "
+                         "version (default), always, or never; the step's own work runs in every case")
     ap.add_argument('--scheduler', help="a Dask scheduler for the per-item work: tcp://host:8786, or local:N (sets CMER_SCHEDULER)")
     a = ap.parse_args(argv)
     params = list(a.param) + [f'{step}:{k}={v}' for step, k, v in (('corpus', 'labels', a.labels), ('evaluate', 'protocol', a.protocol)) if v]
@@ -373,7 +437,7 @@ def cli_run(argv:list[str]|None=None):
         resolve_device(a.device)                      # an unknown device, or cuda without a GPU, fails before any work
         os.environ['CMER_DEVICE'] = a.device          # the steps' kernels inherit it (their `device='auto'` reads it)
     if a.scheduler: os.environ['CMER_SCHEDULER'] = a.scheduler
-    done = run_chain(a.corpus, a.out, steps=a.steps, params=params, nbs=a.nbs, force=a.force, timeout=a.timeout)
+    done = run_chain(a.corpus, a.out, steps=a.steps, params=params, nbs=a.nbs, force=a.force, timeout=a.timeout, checks=a.checks)
     ran = [d for d in done if d['status'] == 'ran']
     issues = (f"; {_plural(sum(d['n_warnings'] for d in ran), 'warning')}, {_plural(sum(d['n_failures'] for d in ran), 'failure')} "
               "in the steps that ran" if ran else '')
