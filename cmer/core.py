@@ -12,11 +12,11 @@ import numpy as np
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['HASH_LIMIT', 'repo_root', 'Config', 'get_config', 'MissingResourceError', 'resolve_device', 'seed_everything',
-           'atomic_path', 'atomic_write', 'json_default', 'atomic_json', 'atomic_dir', 'sha256', 'fingerprint',
-           'same_file', 'package_versions', 'code_version', 'step_dir', 'load_manifest', 'manifest_is_current',
-           'StepRun', 'features_dir', 'Features', 'make_features', 'save_features', 'load_features', 'dask_client',
-           'parallel_map']
+__all__ = ['HASH_LIMIT', 'SETTLED_NS', 'repo_root', 'Config', 'get_config', 'MissingResourceError', 'resolve_device',
+           'seed_everything', 'atomic_path', 'atomic_write', 'json_default', 'atomic_json', 'atomic_dir', 'sha256',
+           'fingerprint', 'same_file', 'package_versions', 'code_version', 'step_dir', 'load_manifest',
+           'manifest_is_current', 'StepRun', 'features_dir', 'Features', 'make_features', 'save_features',
+           'load_features', 'dask_client', 'parallel_map']
 
 # %% ../nbs/00_core.ipynb #ab716f2f
 # Offline world: never let a library reach for a model hub or an update server.
@@ -243,6 +243,17 @@ def _norm(o):
     "Parameters as they compare after a JSON round trip."
     return json.loads(json.dumps(o, default=json_default))
 
+SETTLED_NS = 2 * 10**9   # a file last changed this long before it was fingerprinted cannot change again without a new mtime
+
+def _settled_and_unchanged(fp:dict, path:str|Path, written_ns:int) -> bool:
+    "Whether `path` has the size and mtime of fingerprint `fp`, taken (by `written_ns`) well after its last change: unchanged without reading it."
+    # Git's rule for its index: equal size and mtime mean equal content unless the file changed within the timestamp
+    # granularity of the moment it was fingerprinted ("racy" files, which are hashed as before).
+    if fp.get('missing') or 'mtime' not in fp or fp['mtime'] >= written_ns - SETTLED_NS: return False
+    try: st = os.stat(path)
+    except OSError: return False
+    return st.st_size == fp.get('size') and st.st_mtime_ns == fp['mtime']
+
 def manifest_is_current(out:str|Path, step:str, params:dict|None=None) -> tuple[bool, str]:
     "Whether `step`'s manifest under `out` is up to date for `params`, and why not."
     m = load_manifest(out, step)
@@ -253,8 +264,10 @@ def manifest_is_current(out:str|Path, step:str, params:dict|None=None) -> tuple[
             if k in mp and mp[k] != v: return False, f'parameter {k} changed ({mp[k]!r} -> {v!r})'
     code = code_version(f'cmer.{step}')
     if m.get('code') and code and m['code'] != code: return False, f'code of cmer.{step} changed'
+    written = m.get('fingerprinted_ns') or (step_dir(out, step)/'manifest.json').stat().st_mtime_ns   # when the fingerprints were taken
     for kind in ('inputs', 'outputs'):
         for path, fp in m.get(kind, {}).items():
+            if _settled_and_unchanged(fp, path, written): continue
             if not same_file(fp, fingerprint(path, hash_limit=HASH_LIMIT if 'sha256' in fp else -1)):
                 return False, f'{kind[:-1]} {path} changed or is missing'
     return True, 'up to date'
@@ -299,6 +312,7 @@ class StepRun:
             if typ is None and not self.current:
                 missing = [str(p) for p in self.outputs if not p.exists()]
                 if missing: raise RuntimeError(f"step {self.step}: declared outputs were not written: {missing[:5]}")
+                t_fp = time.time_ns()                   # before any fingerprint: a file changed later has a later mtime
                 self.manifest = dict(
                     step=self.step, status='done', started=self.started,
                     seconds=round(time.perf_counter() - self.t0, 3),
@@ -306,7 +320,7 @@ class StepRun:
                     versions=package_versions(*self.extra_versions),
                     inputs={p: fingerprint(p) for p in self.inputs},
                     outputs={str(p): fingerprint(p) for p in sorted(set(self.outputs))},
-                    report=self.report, warnings=self.warnings, failures=self.failures)
+                    report=self.report, warnings=self.warnings, failures=self.failures, fingerprinted_ns=t_fp)
                 atomic_json(self.dir/'manifest.json', self.manifest)
         finally:
             fcntl.flock(self._lock, fcntl.LOCK_UN); self._lock.close()
