@@ -234,13 +234,29 @@ def _read_item(item):
     if float(np.sqrt(np.mean(y**2))) < 1e-4: raise ValueError(f"{wav}: silence (RMS below -80 dBFS), no speech to recognise")
     return y, info
 
+def _cores() -> int:
+    "CPU cores this process may use."
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+def _make_asr(spec:tuple) -> ASR:
+    "The recogniser of `spec` = `(backend, model, device[, cpu_threads])`; `cpu_threads` 0: CTranslate2's default."
+    backend, model, device, *rest = spec
+    threads = rest[0] if rest else 0
+    return make_asr(backend, model, device, **({'cpu_threads': threads} if backend == 'faster-whisper' and threads else {}))
+
+def _asr_workers(n_blocks:int, device:str) -> tuple[int, int]:
+    "Worker processes for the recognition of `n_blocks` blocks (`Config.n_jobs`, `CMER_JOBS`; one on a GPU) and CTranslate2 threads for each (0: its default)."
+    if resolve_device(device) != 'cpu': return 1, 0
+    workers = max(1, min(get_config().n_jobs, n_blocks))
+    return workers, (max(1, _cores() // workers) if workers > 1 else 0)
+
 def _recognise_block(items:list, asr:tuple) -> dict:
-    "Read and recognise one block of `(utt_id, wav)` items with the recogniser `asr` = `(backend, model, device)`."
+    "Read and recognise one block of `(utt_id, wav)` items with the recogniser `asr` = `(backend, model, device[, cpu_threads])`."
     t0 = time.perf_counter()
     got, fails = parallel_map(_read_item, items, key=lambda it: it[0], progress=False, scheduler='local')   # in this process
     ok = [i for i, g in enumerate(got) if g is not None]
     t1 = time.perf_counter()
-    hyps = _cached(('asr', *asr), lambda: make_asr(*asr)).transcribe_many([got[i][0] for i in ok])
+    hyps = _cached(('asr', *asr), lambda: _make_asr(asr)).transcribe_many([got[i][0] for i in ok])
     return dict(ok=ok, infos=[got[i][1] for i in ok], hyps=hyps, fails=fails, audio_s=sum(len(got[i][0]) / SR for i in ok),
                 read_s=t1 - t0, asr_s=time.perf_counter() - t1)
 
@@ -279,16 +295,22 @@ def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_
         if not has_audio:
             run.record(skipped=f"the corpus {corpus.name} has no audio (a flat CSV of transcripts): no augmented audio", n_utterances=len(df))
         else:
-            spec = (asr, asr_model, device)
-            recogniser = _cached(('asr', *spec), lambda: make_asr(*spec))      # fails early if the model is missing
+            parts = [df.iloc[b0:b0 + BLOCK] for b0 in range(0, len(df), BLOCK)]
+            workers, threads = _asr_workers(len(parts), device)
+            spec = (asr, asr_model, device, threads)
+            recogniser = _cached(('asr', *spec), lambda: _make_asr(spec))     # fails early if the model is missing
             _cached(('tts', tts), lambda: make_tts(tts))                       # (and the same if the synthesiser is)
             bt = BackTranslator(chain, translator, cache=default_cache_path())
             voices = {'F': voice_female, 'M': voice_male}
             rows, secs, audio_s, hop_stats = [], dict(read=0.0, asr=0.0, translate=0.0, tts=0.0), 0.0, []
             errors = n_words = n_recognised = 0      # WER over every utterance the recogniser heard, empty results included
-            parts = [df.iloc[b0:b0 + BLOCK] for b0 in range(0, len(df), BLOCK)]
             t0 = time.perf_counter()
-            blocks, bfails = parallel_map(functools.partial(_recognise_block, asr=spec), [list(zip(p.utt_id, p.wav)) for p in parts],
+            # the blocks are fixed by BLOCK, not by the number of workers: the texts are the same for any CMER_JOBS
+            recognise = _recognise_block
+            if workers > 1:
+                _CACHE.clear()                       # the workers load their own recogniser; this one only checked that it loads
+                from cmer.audio_aug import _recognise_block as recognise   # the module's copy: worker processes import it by name
+            blocks, bfails = parallel_map(functools.partial(recognise, asr=spec), [list(zip(p.utt_id, p.wav)) for p in parts], n_jobs=workers,
                                           key=lambda items: f'block of {len(items)} utterances from {items[0][0]}', desc='asr', progress=False)
             if bfails: raise RuntimeError(f"speech recognition failed on {bfails[0]['item']}: {bfails[0]['error']}")
             recognise_wall = time.perf_counter() - t0
@@ -327,7 +349,9 @@ def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_
                        asr_wer_note=('SYNTHETIC: WER of the recogniser on espeak-ng speech of the demo corpus' if synthetic
                                      else 'WER of the recogniser against the corpus transcripts'),
                        audio_seconds=round(audio_s, 2), asr_realtime_factor=round(secs['asr'] / audio_s, 4) if audio_s else None,
-                       seconds={k: round(v, 2) for k, v in secs.items()}, recognise_wall_seconds=round(recognise_wall, 2), hops=[h for hs in hop_stats for h in hs])
+                       seconds={k: round(v, 2) for k, v in secs.items()}, recognise_wall_seconds=round(recognise_wall, 2),
+                       asr_workers=workers, asr_cpu_threads=threads or 'default',
+                       asr_audio_seconds_per_second=round(audio_s / recognise_wall, 2) if recognise_wall else None, hops=[h for hs in hop_stats for h in hs])
     return run.manifest
 
 def audio_aug_summary(out:str|Path) -> str:
