@@ -206,8 +206,19 @@ def runnable_copy(path:str|Path, dest:str|Path, checks:bool=True) -> Path:
     Path(dest).write_text(json.dumps(nb))
     return Path(dest)
 
+def _papermill():
+    "papermill, imported without jsonschema's optional IRI format checker (`rfc3987_syntax` builds its grammars on import)."
+    # measured: `import papermill` 1.5-3 s, 0.4 s without it, on every `cmer run`; nbformat never checks that format
+    block = 'rfc3987_syntax' not in sys.modules
+    if block: sys.modules['rfc3987_syntax'] = None          # `import rfc3987_syntax` raises ImportError: jsonschema skips it
+    try:
+        import papermill
+    finally:
+        if block and sys.modules.get('rfc3987_syntax', 0) is None: del sys.modules['rfc3987_syntax']
+    return papermill
+
 def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|None, checks:bool=True):
-    import papermill as pm
+    pm = _papermill()
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{out_nb.stem}.', suffix='.tmp.ipynb', dir=out_nb.parent); os.close(fd)
     mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o666 & ~mask)   # mkstemp makes 0600; outputs get the usual permissions
