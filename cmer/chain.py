@@ -345,8 +345,9 @@ def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, chec
             run_checks = has and (checks == 'always' or (checks == 'once' and not stamp.exists()))
             _execute(st, p, out_nb, kernel, timeout, checks=run_checks)
             if run_checks and stamp is not None:
-                atomic_json(stamp, dict(step=st.name, notebook=str(st.path), key=key, passed=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
-                                        seconds=round(time.perf_counter() - t0, 2)))
+                try: atomic_json(stamp, dict(step=st.name, notebook=str(st.path), key=key, passed=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+                                             seconds=round(time.perf_counter() - t0, 2)))
+                except OSError as e: log(f"note: cannot record that the checks of {st.name} passed ({e}); they will run again next time")
             chk = ('ran' if run_checks else 'none' if not has else
                    'skipped: passed before for this code' if checks == 'once' else 'skipped: checks never')
             status = 'ran'
