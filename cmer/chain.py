@@ -177,12 +177,14 @@ _RUN_HEADING = re.compile(r'^\s*##\s+Run the step\b')
 _EXPORT = re.compile(r'^\s*#\s*\|\s*export', re.M)
 
 def check_cells(nb:dict) -> list[int]:
-    "Indices of a step notebook's chapter checks: code cells from its first markdown cell to `## Run the step` that nbdev does not export (none without that heading)."
+    "Indices of a step notebook's chapter checks: code cells from its first markdown cell after the `parameters` cell to `## Run the step` that nbdev does not export and that set no paths (none without that heading)."
     cells = nb['cells']
-    first = next((i for i, c in enumerate(cells) if c['cell_type'] == 'markdown'), None)
+    par = next((i for i, c in enumerate(cells) if 'parameters' in c.get('metadata', {}).get('tags', [])), -1)
+    first = next((i for i, c in enumerate(cells) if i > par and c['cell_type'] == 'markdown'), None)
     run = next((i for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and _RUN_HEADING.match(''.join(c['source']))), None)
     if first is None or run is None: return []
-    return [i for i in range(first, run) if cells[i]['cell_type'] == 'code' and not _EXPORT.search(''.join(cells[i]['source']))]
+    return [i for i in range(first, run) if cells[i]['cell_type'] == 'code' and not _EXPORT.search(src := ''.join(cells[i]['source']))
+            and 'notebook_paths(' not in src]
 
 def _imports_of(src:str) -> str:
     "The top-level import statements of a cell's code, as source (a later cell may use what they import)."
