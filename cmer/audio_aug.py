@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 import soundfile as sf
 from .core import StepRun, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError, resolve_device
 from .corpus import load_utterances
-from .models import model_dir, model_folder
+from .models import model_folder
 from .media import SR, read_audio, sniff_audio, find_tool
 from .text_aug import BackTranslator, default_cache_path
 

@@ -12,11 +12,11 @@ import numpy as np
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['HASH_LIMIT', 'SETTLED_NS', 'repo_root', 'Config', 'get_config', 'MissingResourceError', 'resolve_device',
-           'seed_everything', 'atomic_path', 'atomic_write', 'json_default', 'atomic_json', 'atomic_dir', 'sha256',
-           'fingerprint', 'same_file', 'package_versions', 'code_version', 'step_dir', 'load_manifest',
-           'manifest_is_current', 'StepRun', 'features_dir', 'Features', 'make_features', 'save_features',
-           'load_features', 'dask_client', 'parallel_map']
+__all__ = ['HASH_LIMIT', 'SETTLED_NS', 'repo_root', 'Config', 'get_config', 'from_fields', 'MissingResourceError',
+           'resolve_device', 'seed_everything', 'atomic_path', 'atomic_write', 'json_default', 'atomic_json',
+           'atomic_dir', 'sha256', 'fingerprint', 'same_file', 'package_versions', 'code_version', 'step_dir',
+           'load_manifest', 'manifest_is_current', 'StepRun', 'features_dir', 'Features', 'make_features',
+           'save_features', 'load_features', 'dask_client', 'parallel_map']
 
 # %% ../nbs/00_core.ipynb #ab716f2f
 # Offline world: never let a library reach for a model hub or an update server.
@@ -86,6 +86,12 @@ def get_config(**overrides) -> Config:
     for k in ('seed', 'n_jobs', 'device'):
         if vals[k] is None: vals[k] = {f.name: f.default for f in fields(Config)}[k]
     return Config(**vals, models=dict(overrides.get('models') or {}))
+
+# %% ../nbs/00_core.ipynb #3ea801e0
+def from_fields(cls, d:dict|None):
+    "The dataclass `cls` from the keys of `d` that are its fields (other keys ignored, missing ones at their defaults)."
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in (d or {}).items() if k in names})
 
 # %% ../nbs/00_core.ipynb #d2809094
 class MissingResourceError(RuntimeError):

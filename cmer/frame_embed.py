@@ -5,11 +5,11 @@
 # %% ../nbs/06_frame_embed.ipynb #3867eb6d
 from __future__ import annotations
 import json, time, copy, contextlib
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (StepRun, MissingResourceError, get_config, atomic_path, load_manifest, make_features, save_features,
-                       load_features, features_dir, step_dir, sha256, resolve_device)
+                       load_features, features_dir, step_dir, sha256, resolve_device, from_fields)
 from .corpus import load_utterances
 from .frames import load_frames, FrameStore, FrameSettings, frame_store, span_frames
 
@@ -278,8 +278,7 @@ class VideoFeaturizer:
     @classmethod
     def from_description(cls, d:dict, device:str|None='auto'):
         "The featurizer that `describe` described, on `device`."
-        names = {f.name for f in fields(VideoSettings)}
-        return cls(VideoSettings(**{k: v for k, v in d.items() if k in names}), FrameSettings.from_meta(d.get('frames')),
+        return cls(from_fields(VideoSettings, d), FrameSettings.from_meta(d.get('frames')),
                    d.get('speaker_sides'), device=device)
 
     def __getstate__(self): return dict(self.__dict__, _enc=None)

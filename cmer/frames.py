@@ -5,10 +5,10 @@
 # %% ../nbs/05_frames.ipynb #650dfde8
 from __future__ import annotations
 import json, os, re, shutil, subprocess, tempfile, threading, queue, time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import (StepRun, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, json_default)
+from .core import (StepRun, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, json_default, from_fields)
 from .corpus import load_utterances
 from .demo import corpus_kind
 from .media import VideoError, probe_video, find_tool
@@ -16,8 +16,8 @@ from .media import VideoError, probe_video, find_tool
 # %% auto #0
 __all__ = ['HALVES', 'SPEAKER_SIDES', 'ACTIVE_MIN_NEIGHBORS', 'plan_frames', 'decode_frames', 'find_faces', 'detect_face',
            'crop_square', 'resolve_speaker_sides', 'speaker_half', 'utterance_part', 'face_tracks', 'mouth_motion',
-           'active_face', 'extract_dialog', 'FrameSettings', 'span_frames', 'FrameStore', 'frame_store', 'save_frames',
-           'load_frames', 'speaker_half_report', 'video_available', 'frames_step']
+           'active_face', 'extract_dialog', 'FrameSettings', 'span_frames', 'FrameStore', 'empty_frames', 'frame_store',
+           'save_frames', 'load_frames', 'speaker_half_report', 'video_available', 'frames_step']
 
 # %% ../nbs/05_frames.ipynb #1f7e2767
 def plan_frames(start:float, end:float, video:dict, fps:float=2.0, max_frames:int=12) -> np.ndarray:
@@ -320,8 +320,7 @@ class FrameSettings:
     @classmethod
     def from_meta(cls, meta:dict):
         "The settings a frame store's meta (or a checkpoint's record of it) holds."
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (meta or {}).items() if k in names})
+        return from_fields(cls, meta)
 
 def span_frames(video:str|Path, spans:list[tuple[float, float]], settings:FrameSettings|None=None, genders:list|None=None,
                 dialogs:list|None=None, speaker_sides:dict|None=None) -> tuple[list[dict|None], dict]:
@@ -353,14 +352,17 @@ class FrameStore:
         "The arrays of one utterance (`images`, `times`, `frame`, `face`, `score`, `box`)."
         s = self.rows(utt); return {k: getattr(self, k)[s] for k in self.ARRAYS}
 
+def empty_frames(size:int=96) -> dict:
+    "The arrays of an utterance without frames (`FrameStore.ARRAYS`, length 0; crops `size` pixels square)."
+    return dict(images=np.zeros((0, size, size, 3), np.uint8), times=np.zeros(0), frame=np.zeros(0, np.int64),
+                face=np.zeros(0, bool), score=np.zeros(0, np.float32), box=np.zeros((0, 4), np.int32))
+
 def frame_store(per_utt:dict, meta:dict|None=None, size:int=96) -> FrameStore:
     "A `FrameStore` from `{utt: {'images', 'times', ...}}` (in the dict's order)."
     ids = list(per_utt)
     lens = [len(per_utt[u]['times']) for u in ids]
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-    empty = dict(images=np.zeros((0, size, size, 3), np.uint8), times=np.zeros(0), frame=np.zeros(0, np.int64),
-                 face=np.zeros(0, bool), score=np.zeros(0, np.float32), box=np.zeros((0, 4), np.int32))
-    cat = {k: np.concatenate([per_utt[u][k] for u in ids]) if ids else empty[k] for k in FrameStore.ARRAYS}
+    cat = {k: np.concatenate([per_utt[u][k] for u in ids]) if ids else empty_frames(size)[k] for k in FrameStore.ARRAYS}
     return FrameStore(np.array(ids, dtype=str), offsets, **cat, meta=dict(meta or {}))
 
 def save_frames(path:str|Path, st:FrameStore) -> Path:

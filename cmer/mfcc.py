@@ -5,12 +5,12 @@
 # %% ../nbs/04_mfcc.ipynb #2d4a4a1d
 from __future__ import annotations
 import time, functools, warnings
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict
 from typing import Sequence
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (StepRun, get_config, load_manifest, step_dir, parallel_map, features_dir, make_features,
-                       save_features, load_features, MissingResourceError)
+                       save_features, load_features, MissingResourceError, from_fields)
 from .corpus import load_utterances
 from .audio_aug import load_audio_aug
 from .media import SR, read_audio
@@ -190,8 +190,12 @@ class AudioFeaturizer:
     def transform(self, ys:Sequence[np.ndarray], dialogs:Sequence|None=None) -> list[np.ndarray]:
         "Features `(T, d)` float32 of each signal; `dialogs` (each signal's dialog) lets Whisper pack when its settings say so."
         if self.librosa is not None: return [mfcc(y, **self.librosa) for y in ys]
+        return self._whisper(ys, dialogs)[0]
+
+    def _whisper(self, ys:Sequence[np.ndarray], dialogs:Sequence|None) -> tuple[list[np.ndarray], int]:
+        "Whisper features of `ys` and the windows encoded (packed when the settings say so and `dialogs` are given)."
         s = self.settings
-        return whisper_features(self.encoder, ys, dialogs, pack=s.whisper_pack and dialogs is not None, gap_s=s.whisper_gap)[0]
+        return whisper_features(self.encoder, ys, dialogs, pack=s.whisper_pack and dialogs is not None, gap_s=s.whisper_gap)
 
     def files(self, items:list[tuple], n_jobs:int=1, desc:str|None=None, meta:dict|None=None):
         "Features of `(utt_id, path[, dialog])` items: `(Features, failures, notes, encoder windows or None)`."
@@ -200,10 +204,7 @@ class AudioFeaturizer:
         ok = [(it, r) for it, r in zip(items, res) if r is not None]
         n_win = None
         if self.librosa is not None: X = [r[0] for _, r in ok]
-        else:
-            s = self.settings
-            X, n_win = whisper_features(self.encoder, [r[0] for _, r in ok], [it[2] for it, _ in ok] if s.whisper_pack else None,
-                                        pack=s.whisper_pack, gap_s=s.whisper_gap)
+        else: X, n_win = self._whisper([r[0] for _, r in ok], [it[2] for it, _ in ok] if self.settings.whisper_pack else None)
         fs = make_features([it[0] for it, _ in ok], X, meta=meta, ragged=True)
         if not ok: fs.data = np.zeros((0, self.settings.n_mfcc if self.librosa else 512), np.float32)
         return fs, fails, [r[1] for _, r in ok if r[1]], n_win
@@ -218,8 +219,7 @@ class AudioFeaturizer:
     @classmethod
     def from_description(cls, d:dict, device:str='cpu'):
         "The featurizer that `describe` described (on `device`; Whisper: int8 on CPU, float16 on CUDA)."
-        names = {f.name for f in fields(AudioSettings)}
-        return cls(AudioSettings(**{k: v for k, v in d.items() if k in names}), device=device)
+        return cls(from_fields(AudioSettings, d), device=device)
 
     def __getstate__(self): return dict(self.__dict__, _enc=None)       # pickled to Dask workers without the loaded model
     def __repr__(self): return f"AudioFeaturizer({self.settings})"

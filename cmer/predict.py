@@ -134,11 +134,9 @@ def decoded_span(path:str|Path, media:dict, y:np.ndarray|None=None, tol:float=0.
 def segment_faces(path:str|Path, segs:list[tuple[float, float]], featurizer=None, genders:list|None=None) -> list[dict]:
     "Per segment its frames as the model's video featurizer takes them (`{'images' (n, S, S, 3), 'face' (n,), 'times' (n,), ...}`; empty arrays if none could be taken); `genders`: the speakers, when known."
     from cmer.frame_embed import VideoFeaturizer
+    from cmer.frames import empty_frames
     fz = featurizer or VideoFeaturizer()
-    S = fz.frame_settings.crop_size
-    empty = dict(images=np.zeros((0, S, S, 3), np.uint8), face=np.zeros(0, bool), times=np.zeros(0), frame=np.zeros(0, np.int64),
-                 score=np.zeros(0, np.float32), box=np.zeros((0, 4), np.int32))
-    return [f if f is not None else dict(empty) for f in fz.frames(path, segs, genders)]
+    return [f if f is not None else empty_frames(fz.frame_settings.crop_size) for f in fz.frames(path, segs, genders)]
 
 # %% ../nbs/20_predict.ipynb #bcc71435
 def _stack_batch(model, feats:list[dict], use:tuple, max_frames:int=1500) -> tuple[dict, np.ndarray]:

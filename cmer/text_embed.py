@@ -5,12 +5,12 @@
 # %% ../nbs/07_text_embed.ipynb #3411bf44
 from __future__ import annotations
 import time, warnings
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from .core import (StepRun, get_config, load_manifest, step_dir, features_dir, make_features, save_features, load_features,
-                       seed_everything, resolve_device)
+                       seed_everything, resolve_device, from_fields)
 from .corpus import load_utterances
 from .models import model_dir, MODELS
 from .text_aug import load_augmented
@@ -88,8 +88,7 @@ class TextFeaturizer:
     @classmethod
     def from_description(cls, d:dict, device:str|None='auto'):
         "The featurizer that `describe` described, on `device`."
-        names = {f.name for f in fields(TextSettings)}
-        return cls(TextSettings(**{k: v for k, v in d.items() if k in names}), device=device)
+        return cls(from_fields(TextSettings, d), device=device)
 
     def __getstate__(self): return dict(self.__dict__, _enc=None)
     def __repr__(self): return f"TextFeaturizer({self.settings}, device={self.device!r})"
@@ -107,9 +106,8 @@ def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_siz
         df, aug = load_utterances(out), load_augmented(out)
         synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))
         fz = TextFeaturizer(TextSettings(model, normalize), device=device, batch_size=batch_size)
-        enc = fz.encoder
-        bs = fz.batch_size = batch_size or BATCH_SIZE[enc.cmer_device.split(':')[0]]
-        dim = fz.dim
+        enc, dim, d = fz.encoder, fz.dim, fz.describe()
+        bs = batch_size or BATCH_SIZE[enc.cmer_device.split(':')[0]]       # what `embed` uses when batch_size is None
         rep = dict(synthetic=synthetic, model=model, folder=str(enc.cmer_folder), dim=dim, device=enc.cmer_device, batch_size=bs)
         sets = {'text': (df.utt_id, df.transcript), 'text_aug': (aug.utt_id, aug.transcript_aug)}
         for name, (ids, texts) in sets.items():
@@ -117,9 +115,8 @@ def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_siz
             empty = texts == ''
             for u in ids[empty]: run.fail(f'{u} ({name})', 'empty text: no sentence to embed')
             t0 = time.perf_counter()
-            X = fz.transform(texts[~empty].tolist()) if (~empty).any() else np.zeros((0, dim), np.float32)
+            X = fz.transform(texts[~empty].tolist())
             secs = time.perf_counter() - t0
-            d = fz.describe()
             meta = dict(kind=name, model=model, upstream=d['upstream'], dim=dim, normalize=normalize, featurizer=d,
                         source='transcript' if name == 'text' else 'back-translated transcript (text_aug step)', synthetic=synthetic)
             save_features(run.output(features_dir(out)/f'{name}.npz'), make_features(ids[~empty].tolist(), X, meta=meta, ragged=False))
