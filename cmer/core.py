@@ -4,19 +4,20 @@
 
 # %% ../nbs/00_core.ipynb #28e4c3ba
 from __future__ import annotations
-import os, sys, json, time, hashlib, random, tempfile, shutil, platform, importlib, importlib.util, fcntl, contextlib, re, atexit, functools, inspect
+import os, sys, csv, json, time, hashlib, random, tempfile, shutil, platform, importlib, importlib.util, fcntl, contextlib, re, atexit, functools, inspect
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 import numpy as np
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['HASH_LIMIT', 'SETTLED_NS', 'repo_root', 'Config', 'get_config', 'from_fields', 'MissingResourceError',
+__all__ = ['HASH_LIMIT', 'SETTLED_NS', 'PROGRESS_ENV', 'repo_root', 'Config', 'get_config', 'from_fields', 'MissingResourceError',
            'resolve_device', 'seed_everything', 'atomic_path', 'atomic_write', 'json_default', 'atomic_json',
-           'atomic_dir', 'sha256', 'fingerprint', 'same_file', 'package_versions', 'code_version', 'step_dir',
-           'load_manifest', 'manifest_is_current', 'StepRun', 'features_dir', 'Features', 'make_features',
-           'save_features', 'load_features', 'dask_client', 'parallel_map']
+           'atomic_dir', 'check_folder', 'make_folder', 'sha256', 'fingerprint', 'Columns', 'column_fingerprint',
+           'same_file', 'package_versions', 'code_version', 'step_dir', 'load_manifest', 'manifest_is_current',
+           'StepRun', 'features_dir', 'Features', 'make_features', 'save_features', 'load_features', 'read_progress',
+           'track', 'dask_client', 'parallel_map']
 
 # %% ../nbs/00_core.ipynb #ab716f2f
 # Offline world: never let a library reach for a model hub or an update server.
@@ -191,6 +192,30 @@ def atomic_dir(path:str|Path):
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
+# %% ../nbs/00_core.ipynb #c0f01d02
+def check_folder(path:str|Path, what:str='--out') -> Path:
+    "`path` made absolute if it is a folder that can be written or can be made (nothing is made); else `ValueError` naming `what`, the path and the problem."
+    p = Path(path).expanduser().absolute()
+    if p.is_symlink() and not p.exists(): raise ValueError(f"{what} {p}: a link to {os.readlink(p)}, which does not exist")
+    if p.exists() and not p.is_dir(): raise ValueError(f"{what} {p}: exists and is not a folder")
+    base = p
+    while not base.exists() and not base.is_symlink(): base = base.parent
+    if not base.is_dir(): raise ValueError(f"{what} {p}: cannot be made, {base} is a file")
+    if not os.access(base, os.W_OK | os.X_OK):
+        try: ro = bool(os.statvfs(base).f_flag & os.ST_RDONLY)
+        except OSError: ro = False
+        why = 'is on a read-only file system' if ro else 'is not writable (permission denied)'
+        raise ValueError(f"{what} {p}: {base} {why}" if base == p else f"{what} {p}: cannot be made, {base} {why}")
+    return p
+
+def make_folder(path:str|Path, what:str='--out') -> Path:
+    "`check_folder(path, what)`, then the folder made (with its parents); an `OSError` on the way becomes one line naming `what` and the path."
+    p = check_folder(path, what)
+    try: p.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"{what} {p}: cannot be made ({e.strerror or e})") from None
+    return p
+
+
 # %% ../nbs/00_core.ipynb #70774b0d
 HASH_LIMIT = 16 * 2**20
 
@@ -211,9 +236,32 @@ def fingerprint(path:str|Path, hash_limit:int=HASH_LIMIT) -> dict:
     if st.st_size <= hash_limit: fp['sha256'] = sha256(p)
     return fp
 
+class Columns(NamedTuple):
+    "An input of a step that it reads only some columns of (a CSV table): it counts as changed only when those columns change."
+    path: str|Path
+    columns: Sequence[str]
+
+def column_fingerprint(path:str|Path, columns:Sequence[str]) -> dict:
+    "Size, mtime and a SHA-256 of only `columns` of CSV file `path` (their values row by row; a missing column counts as missing); `{'missing': True}` if absent."
+    p = Path(path)
+    if not p.exists(): return {'missing': True}
+    st, h = p.stat(), hashlib.sha256()
+    limit = csv.field_size_limit(); csv.field_size_limit(2**31 - 1)    # a long transcript is a value like any other
+    try:
+        with open(p, newline='', encoding='utf-8', errors='surrogateescape') as f:
+            rows = csv.reader(f)
+            head = next(rows, [])
+            pos = [head.index(c) if c in head else None for c in columns]
+            h.update(json.dumps([c if i is not None else None for c, i in zip(columns, pos)]).encode())
+            for row in rows:
+                h.update(json.dumps([row[i] if i is not None and i < len(row) else None for i in pos]).encode('utf-8', 'surrogateescape') + b'\n')
+    finally: csv.field_size_limit(limit)
+    return {'size': st.st_size, 'mtime': st.st_mtime_ns, 'columns': list(columns), 'sha256': h.hexdigest()}
+
 def same_file(old:dict, new:dict) -> bool:
-    "Whether two fingerprints describe the same content (by hash when both have one, else size + mtime)."
+    "Whether two fingerprints describe the same content (by hash when both have one, else size + mtime; column fingerprints by the same columns' hash)."
     if old.get('missing') or new.get('missing'): return False
+    if 'columns' in old or 'columns' in new: return old.get('columns') == new.get('columns') and old.get('sha256') == new.get('sha256')
     if 'sha256' in old and 'sha256' in new: return old['sha256'] == new['sha256']
     return old.get('size') == new.get('size') and old.get('mtime') == new.get('mtime')
 
@@ -274,18 +322,24 @@ def manifest_is_current(out:str|Path, step:str, params:dict|None=None) -> tuple[
     for kind in ('inputs', 'outputs'):
         for path, fp in m.get(kind, {}).items():
             if _settled_and_unchanged(fp, path, written): continue
-            if not same_file(fp, fingerprint(path, hash_limit=HASH_LIMIT if 'sha256' in fp else -1)):
+            new = column_fingerprint(path, fp['columns']) if 'columns' in fp else fingerprint(path, hash_limit=HASH_LIMIT if 'sha256' in fp else -1)
+            if not same_file(fp, new):
                 return False, f'{kind[:-1]} {path} changed or is missing'
     return True, 'up to date'
 
 # %% ../nbs/00_core.ipynb #13b6f161
 class StepRun:
     "One run of pipeline step `step` under output root `out`: up-to-date check, lock, timing, manifest."
-    def __init__(self, step:str, out:str|Path, params:dict, inputs:Iterable=(), force:bool=False, extra_versions:Sequence=()):
+    def __init__(self, step:str, out:str|Path, params:dict,
+                 inputs:Iterable=(), # files the step reads: paths, or `Columns(path, columns)` for a table read in part
+                 force:bool=False, extra_versions:Sequence=()):
         self.step, self.out, self.force = step, Path(out), force
         self.dir = step_dir(out, step)
         self.params = _norm(params)
-        self.inputs = sorted({str(Path(p).resolve()) for p in inputs})
+        self.columns = {}                     # input -> the columns read, for inputs given as `Columns(path, columns)`
+        for p in inputs:
+            if isinstance(p, tuple) and len(p) == 2 and not isinstance(p[1], (str, Path)): self.columns[str(Path(p[0]).resolve())] = list(p[1])
+        self.inputs = sorted({str(Path(p[0] if isinstance(p, tuple) else p).resolve()) for p in inputs})
         self.extra_versions = tuple(extra_versions)
         self.outputs, self.warnings, self.failures, self.report = [], [], [], {}
         self.current, self.manifest = False, None
@@ -297,8 +351,8 @@ class StepRun:
         ok, self.why = (False, 'forced') if self.force else manifest_is_current(self.out, self.step, self.params)
         if ok:
             m = load_manifest(self.out, self.step)
-            ok = set(m.get('inputs', {})) == set(self.inputs)   # the set of inputs itself may have changed
-            if not ok: self.why = 'the set of inputs changed'
+            ok = {p: fp.get('columns') for p, fp in m.get('inputs', {}).items()} == {p: self.columns.get(p) for p in self.inputs}
+            if not ok: self.why = 'the set of inputs (or the columns read) changed'
         if ok: self.current, self.manifest = True, m
         self.t0, self.started = time.perf_counter(), time.strftime('%Y-%m-%dT%H:%M:%S%z')
         return self
@@ -324,7 +378,7 @@ class StepRun:
                     seconds=round(time.perf_counter() - self.t0, 3),
                     params=self.params, code=code_version(f'cmer.{self.step}'),
                     versions=package_versions(*self.extra_versions),
-                    inputs={p: fingerprint(p) for p in self.inputs},
+                    inputs={p: column_fingerprint(p, self.columns[p]) if p in self.columns else fingerprint(p) for p in self.inputs},
                     outputs={str(p): fingerprint(p) for p in sorted(set(self.outputs))},
                     report=self.report, warnings=self.warnings, failures=self.failures, fingerprinted_ns=t_fp)
                 atomic_json(self.dir/'manifest.json', self.manifest)
@@ -401,6 +455,46 @@ def load_features(path:str|Path) -> Features:
         raise ValueError(f"{path}: not a cmer feature file ({e})") from e
 
 # %% ../nbs/00_core.ipynb #d7c01ba3
+PROGRESS_ENV = 'CMER_PROGRESS'   # a file that per-item work reports its progress to (`cmer run` sets one per step and shows it)
+
+def _progress_file() -> str|None:
+    "The file `$CMER_PROGRESS` names, in the process that was given it (not in the worker processes of a map, which inherit it)."
+    import multiprocessing as mp
+    p = os.environ.get(PROGRESS_ENV)
+    return p if p and mp.current_process().name == 'MainProcess' else None
+
+def _write_progress(path:str, state:dict):
+    "Replace the progress file `path` by `state` (JSON); progress is a courtesy, so a failure to write it is ignored."
+    tmp = f'{path}.{os.getpid()}.part'
+    try:
+        with open(tmp, 'w') as f: json.dump(state, f)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError): os.unlink(tmp)
+
+def read_progress(path:str|Path) -> dict|None:
+    "The last state `track` wrote to `path` (`desc`, `n`, `total`, `unit`, `elapsed`, `time`, `done`), or `None`."
+    try: return json.loads(Path(path).read_text())
+    except (OSError, ValueError): return None
+
+def track(iterable:Iterable, total:int|None=None, desc:str|None=None, show:bool=True, unit:str='it', interval:float=0.5):
+    "Iterate `iterable` with a tqdm bar (if `show`); where `$CMER_PROGRESS` names a file, also write items done / total and time there, at most every `interval` s."
+    if total is None and hasattr(iterable, '__len__'): total = len(iterable)
+    path = _progress_file()
+    bar = tqdm(iterable, total=total, desc=desc, disable=not show, leave=False, unit=unit)
+    if path is None:
+        yield from bar
+        return
+    t0 = last = time.time(); n = 0
+    state = lambda done: dict(desc=desc or '', n=n, total=total, unit=unit, elapsed=round(time.time() - t0, 3), time=time.time(), done=done)
+    _write_progress(path, state(False))
+    try:
+        for x in bar:
+            yield x
+            n += 1
+            if time.time() - last >= interval: _write_progress(path, state(False)); last = time.time()
+    finally: _write_progress(path, state(True))
+
 def _guarded(fn, item):
     try: return True, fn(item)
     except Exception as e: return False, f'{type(e).__name__}: {e}'
@@ -484,12 +578,11 @@ def _dask_map(fn, items:list, scheduler:str, desc, progress) -> list:
                         f"({type(e).__name__}: {why}); use a module-level function or a functools.partial of one, whose "
                         "arguments pickle") from None
     out = []
-    with tqdm(total=len(items), desc=desc, disable=not progress, leave=False) as bar:
-        for i in range(len(futs)):
-            f, futs[i] = futs[i], None                                               # held here only: released once read
-            try: out.append(f.result())
-            except Exception as e: out.append((False, f'{type(e).__name__}: {e}'))   # the task itself died (e.g. KilledWorker)
-            del f; bar.update(1)
+    for i in track(range(len(futs)), desc=desc, show=progress):
+        f, futs[i] = futs[i], None                                               # held here only: released once read
+        try: out.append(f.result())
+        except Exception as e: out.append((False, f'{type(e).__name__}: {e}'))   # the task itself died (e.g. KilledWorker)
+        del f
     return out
 
 def parallel_map(fn:Callable, items:Iterable, n_jobs:int=1, desc:str|None=None, key:Callable=str,
@@ -509,7 +602,7 @@ def parallel_map(fn:Callable, items:Iterable, n_jobs:int=1, desc:str|None=None, 
         from joblib import Parallel, delayed
         gen = Parallel(n_jobs=n_jobs, backend=backend, return_as='generator')(delayed(_guarded)(fn, x) for x in items)
     try:
-        for x, (ok, r) in zip(items, tqdm(gen, total=len(items), desc=desc, disable=not progress, leave=False)):
+        for (ok, r), x in zip(track(gen, total=len(items), desc=desc, show=progress), items):   # track first: it counts the last item too
             results.append(r if ok else None)
             if not ok: failures.append({'item': key(x), 'error': r})
     finally:
