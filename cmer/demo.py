@@ -12,14 +12,14 @@ from PIL import Image, ImageDraw
 from .core import (get_config, repo_root, atomic_dir, atomic_write, atomic_json, parallel_map,
                        MissingResourceError, package_versions)
 from .corpus import read_flat_csv
-from .media import SR, find_tool
+from .media import SR, find_tool, check_params, in_range
 
 # %% auto #0
 __all__ = ['CLASSES4', 'BUILTIN_SENTENCES', 'PROSODY', 'FER_CLASS', 'FACE', 'HALF', 'BG', 'SIDE', 'SYNTHETIC_LABEL',
            'PAIRED_LABEL', 'SPEAKER_SIDES', 'EMOTION_NAME', 'VAD', 'TINY', 'EMODB_SR', 'pick_sentences',
            'speaker_voice', 'synthesize', 'utterance_prosody', 'fer_faces', 'drawn_face', 'face_rgb', 'render_dialog',
-           'corpus_kind', 'demo_corpus', 'tiny_paths', 'paired_sessions', 'paired_plan', 'paired_corpus',
-           'cli_demo_corpus']
+           'corpus_kind', 'demo_corpus', 'check_demo_params', 'tiny_paths', 'paired_sessions', 'paired_plan',
+           'paired_corpus', 'cli_demo_corpus']
 
 # %% ../nbs/01a_demo.ipynb #49d57546
 CLASSES4 = ['neu', 'ang', 'sad', 'hap']
@@ -53,9 +53,10 @@ def pick_sentences(sessions:int=5, per_session:int=40, seed:int=0, data_dir:Path
                     & ~real.transcript.str.contains(r'[\[\]]', regex=True)]
         for s in range(1, sessions + 1):
             pool = real[real.session == (s - 1) % 5 + 1]
+            k = 0                                    # speakers alternate over the session: both speak even with 2-4 utterances
             for c, n in zip(CLASSES4, per_class):
-                for j, g in enumerate(['F', 'M'] * n):
-                    if j == n: break
+                for _ in range(n):
+                    g = 'FM'[k % 2]; k += 1
                     cand = pool[(pool.cls == c) & (pool.gender == g)]
                     if not len(cand): cand = pool[pool.cls == c]
                     r = cand.iloc[int(rng.integers(len(cand)))]
@@ -64,10 +65,11 @@ def pick_sentences(sessions:int=5, per_session:int=40, seed:int=0, data_dir:Path
         source = f'real IEMOCAP transcripts and labels from {csv}'
     else:
         for s in range(1, sessions + 1):
+            j = 0
             for c, n in zip(CLASSES4, per_class):
-                for j in range(n):
+                for _ in range(n):
                     k = int(rng.integers(len(BUILTIN_SENTENCES[c])))
-                    rows.append(dict(session=s, gender='FM'[j % 2], cls=c, label_raw=c, transcript=BUILTIN_SENTENCES[c][k], source='builtin'))
+                    rows.append(dict(session=s, gender='FM'[j % 2], cls=c, label_raw=c, transcript=BUILTIN_SENTENCES[c][k], source='builtin')); j += 1
         source = 'cmer built-in sentences (no data folder with iemocap.csv was found)'
     return pd.DataFrame(rows), source
 
@@ -269,6 +271,7 @@ def _write_dialog(root:Path, dialog:str, items:list[tuple[dict, np.ndarray]], re
 def demo_corpus(dest:str|Path, sessions:int=5, per_session:int=40, seed:int=0, fps:int=15,
                 data_dir:str|Path|None=None, n_jobs:int=1, overwrite:bool=False) -> Path:
     "Write a synthetic corpus in the IEMOCAP layout to `dest` (skipped if an identical one is there)."
+    check_demo_params(sessions=sessions, per_session=per_session, seed=seed, fps=fps, n_jobs=n_jobs)
     dest = Path(dest).resolve()
     cfg = get_config(data_dir=data_dir)
     faces = fer_faces(cfg.data_dir)
@@ -302,6 +305,15 @@ def demo_corpus(dest:str|Path, sessions:int=5, per_session:int=40, seed:int=0, f
         atomic_json(tmp/'demo_corpus.json', info)
         atomic_write(tmp/'README.md', _corpus_readme(info))
     return dest
+
+def check_demo_params(**kw):
+    "Refuse demo-corpus settings that cannot make a corpus, before any work (`ParameterError` naming each)."
+    rules = dict(sessions=(dict(lo=1, hi=99, integer=True), 'an integer from 1 to 99 (utterance ids are SesNN_...)'),
+                 per_session=(dict(lo=2, integer=True), "an integer >= 2: each session's female and male speaker say at least one utterance"),
+                 seed=(dict(lo=0, integer=True), 'an integer >= 0'), fps=(dict(lo=1, hi=120, integer=True), 'an integer from 1 to 120'),
+                 n_jobs=(dict(lo=1, integer=True), 'an integer >= 1'), max_per_speaker=(dict(lo=1, integer=True), 'None or an integer >= 1'),
+                 onset=(dict(lo=0, hi=1, hi_open=True), 'a fraction in [0, 1)'))
+    check_params('demo-corpus', [(k, v, (v is None and k == 'max_per_speaker') or in_range(v, **rules[k][0]), rules[k][1]) for k, v in kw.items()])
 
 def _is_current(dest:Path, params:dict, overwrite:bool) -> bool:
     "Whether `dest` already holds a generated corpus with these `params` (raises if it holds something else)."
@@ -437,6 +449,7 @@ Every cmer result computed on it must carry the label PAIRED.
 def paired_corpus(dest:str|Path, seed:int=0, fps:int=15, max_per_speaker:int|None=None, onset:float=0.0,
                   data_dir:str|Path|None=None, n_jobs:int=1, overwrite:bool=False) -> Path:
     "Write the PAIRED corpus (real EmoDB speech, IEMOCAP transcripts, FER2013 faces paired by label) in the IEMOCAP layout to `dest`."
+    check_demo_params(seed=seed, fps=fps, max_per_speaker=max_per_speaker, onset=onset, n_jobs=n_jobs)
     dest = Path(dest).resolve()
     cfg = get_config(data_dir=data_dir)
     if not cfg.data_dir: raise MissingResourceError('the real data folder (emodb/, iemocap.csv, fer2013_48x48.npz)',

@@ -11,6 +11,7 @@ from .core import (StepRun, get_config, atomic_path, load_manifest, make_feature
                        features_dir, step_dir)
 from .frames import load_frames
 from .frame_embed import load_frame_encoder, encoder_files
+from .media import check_params, in_range
 
 # %% auto #0
 __all__ = ['make_augmenter', 'utt_seed', 'augment_frames', 'image_aug_step']
@@ -36,6 +37,10 @@ def augment_frames(images:np.ndarray, aug, seed:int) -> np.ndarray:
 def image_aug_step(corpus:str|Path, out:str|Path, p_flip:float=0.5, brightness:float=0.2, contrast:float=0.2, p_color:float=0.5,
                    rotate:float=10, p_rotate:float=0.5, seed:int=42, batch_size:int=64, force:bool=False) -> dict:
     "Augment the selected frames, embed them with the frame step's encoder into `<out>/features/frames_aug.npz`; return the manifest."
+    check_params('image_aug', [*((n, v, in_range(v, 0, 1), 'a probability in [0, 1]') for n, v in (('p_flip', p_flip), ('p_color', p_color), ('p_rotate', p_rotate))),
+                               *((n, v, in_range(v, 0, 1), 'a limit in [0, 1]') for n, v in (('brightness', brightness), ('contrast', contrast))),
+                               ('rotate', rotate, in_range(rotate, 0, 180), 'degrees in [0, 180]'), ('seed', seed, in_range(seed, 0, integer=True), 'an integer >= 0'),
+                               ('batch_size', batch_size, in_range(batch_size, 1, integer=True), 'an integer >= 1'), ('force', force, isinstance(force, bool), 'true or false')])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     params = dict(corpus=str(corpus), out=str(out), p_flip=p_flip, brightness=brightness, contrast=contrast, p_color=p_color,
                   rotate=rotate, p_rotate=p_rotate, seed=seed, batch_size=batch_size)
@@ -72,6 +77,8 @@ def image_aug_step(corpus:str|Path, out:str|Path, p_flip:float=0.5, brightness:f
                                             p_color=p_color, rotate=rotate, p_rotate=p_rotate, seed=seed, library='albumentations')))
             save_features(run.output(features_dir(out)/'frames_aug.npz'), feats)
             changed = float(np.mean([np.abs(views[u].astype(np.int16) - fs[u]['images'][pos[u]]).mean() > 0 for u in ids])) if ids else 0.0
+            if not (p_flip or p_color or p_rotate):
+                run.warn("every augmentation probability (p_flip, p_color, p_rotate) is 0: the augmented view is the original frames")
             run.record(encoder=enc_name, dim=enc.dim, n_utterances=len(ids), n_frames=int(len(allv)), seconds_augment=round(t_aug, 3),
                        seconds_encode=round(t_emb, 3), utterances_changed=changed, synthetic=bool(orig.meta.get('synthetic')))
     r = run.manifest['report']

@@ -13,7 +13,7 @@ from .core import MissingResourceError
 # %% auto #0
 __all__ = ['SR', 'MODALITIES', 'CODES', 'SEQUENTIAL', 'FEATURE_FILES', 'AUDIO_FEATURES', 'FEATURE_STEP', 'CLASS_NAMES', 'TOOLS',
            'AUDIO_EXTENSIONS', 'class_name', 'feature_modality', 'find_tool', 'sniff_audio', 'read_audio', 'VideoError',
-           'frame_rate', 'probe_video']
+           'frame_rate', 'probe_video', 'ParameterError', 'in_range', 'check_params']
 
 # %% ../nbs/00b_media.ipynb #d37b211c
 SR = 16000                                   # Hz: every audio signal in cmer (Whisper, Silero VAD and the MFCC all want 16 kHz)
@@ -122,3 +122,21 @@ def probe_video(path:str|Path) -> dict:
     n = int(s['nb_frames']) if str(s.get('nb_frames', '')).isdigit() else int(round(dur * fps))
     return dict(fps=fps, n_frames=n, duration=dur, width=int(s['width']), height=int(s['height']),
                 start_time=float(s.get('start_time') or 0))
+
+# %% ../nbs/00b_media.ipynb #592fa992
+class ParameterError(ValueError):
+    "A step parameter out of its range or of the wrong kind; the message names the step, the parameter, its value and what it must be."
+
+def in_range(v, lo=None, hi=None, integer:bool=False, lo_open:bool=False, hi_open:bool=False) -> bool:
+    "Whether `v` is a finite number (an integer if `integer`; never a bool) within `lo`..`hi` (open ends where asked); False rather than an error."
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)): return False
+    if integer and not isinstance(v, (int, np.integer)): return False
+    if not np.isfinite(v): return False
+    if lo is not None and (v <= lo if lo_open else v < lo): return False
+    if hi is not None and (v >= hi if hi_open else v > hi): return False
+    return True
+
+def check_params(step:str, checks:Sequence[tuple]) -> None:
+    "Refuse out-of-range parameters of `step` before any work: `checks` are `(name, value, ok, expected)`; every bad one in one `ParameterError`."
+    bad = [f"{n}={v!r} (expected {e})" for n, v, ok, e in checks if not ok]
+    if bad: raise ParameterError(f"{step}: parameter{'s' if len(bad) > 1 else ''} out of range: {'; '.join(bad)}")

@@ -13,7 +13,7 @@ from .core import (StepRun, get_config, load_manifest, step_dir, parallel_map, f
                        save_features, load_features, MissingResourceError, from_fields)
 from .corpus import load_utterances
 from .audio_aug import load_audio_aug
-from .media import SR, read_audio
+from .media import SR, read_audio, check_params, in_range, ParameterError
 
 # %% auto #0
 __all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'AUDIO_FEATURE_KINDS', 'mfcc_settings', 'mfcc', 'whisper_frames',
@@ -22,9 +22,15 @@ __all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'AUDIO_FEATURE_KI
 
 # %% ../nbs/04_mfcc.ipynb #bdfb9ce9
 def mfcc_settings(n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40, sr:int=SR) -> dict:
-    "librosa arguments for `n_mfcc` coefficients from `win_ms` windows every `hop_ms` at `sr` Hz (FFT size: next power of two)."
+    "librosa arguments for `n_mfcc` coefficients from `win_ms` windows every `hop_ms` at `sr` Hz (FFT size: next power of two); out of range: `ParameterError`."
+    check_params('mfcc', [('n_mfcc', n_mfcc, in_range(n_mfcc, 1, integer=True), 'an integer >= 1'),
+                          ('n_mels', n_mels, in_range(n_mels, 1, integer=True), 'an integer >= 1'),
+                          ('win_ms', win_ms, in_range(win_ms, 0, 1000, lo_open=True), 'milliseconds > 0, at most 1000'),
+                          ('hop_ms', hop_ms, in_range(hop_ms, 0, lo_open=True), 'milliseconds > 0'),
+                          ('sr', sr, in_range(sr, 1, integer=True), 'an integer >= 1 (Hz)')])
+    check_params('mfcc', [('n_mfcc', n_mfcc, n_mfcc <= n_mels, f'at most n_mels={n_mels}: one coefficient per mel band at most')])
     win, hop = int(round(sr * win_ms / 1000)), int(round(sr * hop_ms / 1000))
-    if not 0 < hop <= win: raise ValueError(f"MFCC: hop {hop_ms} ms must be positive and at most the window {win_ms} ms")
+    if not 0 < hop <= win: raise ParameterError(f"MFCC: hop {hop_ms} ms must be positive and at most the window {win_ms} ms")
     return dict(sr=sr, n_mfcc=n_mfcc, n_fft=1 << (win - 1).bit_length(), win_length=win, hop_length=hop, n_mels=n_mels)
 
 def mfcc(y:np.ndarray, **settings) -> np.ndarray:
@@ -253,13 +259,16 @@ def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, h
               whisper_pack:bool=False,           # pack consecutive utterances of one dialog into shared 30 s windows
               force:bool=False) -> dict:
     "Audio features of the corpus' wavs and of the augmented wavs -> `<out>/features/mfcc.npz`, `mfcc_aug.npz` and/or `whisper.npz`, `whisper_aug.npz`; return the manifest."
-    if audio_features not in AUDIO_FEATURE_KINDS: raise ValueError(f"audio_features {audio_features!r}: expected one of {list(AUDIO_FEATURE_KINDS)}")
-    if whisper_window not in WHISPER_WINDOWS: raise ValueError(f"whisper_window {whisper_window!r}: expected one of {WHISPER_WINDOWS}")
+    check_params('mfcc', [('audio_features', audio_features, audio_features in AUDIO_FEATURE_KINDS, f'one of {list(AUDIO_FEATURE_KINDS)}'),
+                          ('whisper_window', whisper_window, whisper_window in WHISPER_WINDOWS, f'one of {list(WHISPER_WINDOWS)}'),
+                          ('whisper_device', whisper_device, whisper_device in ('cpu', 'cuda', 'auto'), "'cpu', 'cuda' or 'auto'"),
+                          ('whisper_model', whisper_model, whisper_model is None or isinstance(whisper_model, (str, Path)), 'None, a model name or a folder'),
+                          ('whisper_pack', whisper_pack, isinstance(whisper_pack, bool), 'true or false'), ('force', force, isinstance(force, bool), 'true or false')])
+    settings = mfcc_settings(n_mfcc, win_ms, hop_ms, n_mels)        # (checks their ranges: before any work)
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     kinds = AUDIO_FEATURE_KINDS[audio_features]
     params = dict(corpus=str(corpus), out=str(out), n_mfcc=n_mfcc, win_ms=win_ms, hop_ms=hop_ms, n_mels=n_mels, audio_features=audio_features)
     if 'whisper' in kinds: params.update(whisper_model=whisper_model, whisper_device=whisper_device, whisper_window=whisper_window, whisper_pack=whisper_pack)
-    settings = mfcc_settings(n_mfcc, win_ms, hop_ms, n_mels)
     df = load_utterances(out)
     aug_m = load_manifest(out, 'audio_aug')
     aug = load_audio_aug(out) if aug_m and 'skipped' not in aug_m['report'] else None
