@@ -4,16 +4,20 @@
 
 # %% ../nbs/90_chain.ipynb #f5301423
 from __future__ import annotations
-import ast, fcntl, hashlib, json, math, os, re, shutil, sys, time, tempfile, argparse, importlib
-from dataclasses import dataclass
+import ast, contextlib, fcntl, hashlib, io, json, math, operator, os, re, shutil, sys, threading, time, tempfile, tokenize, argparse, importlib
+from dataclasses import dataclass, field
 from pathlib import Path
-from .core import repo_root, manifest_is_current, atomic_json, load_manifest, get_config, package_versions
+from .core import (repo_root, manifest_is_current, atomic_json, load_manifest, get_config, package_versions, step_dir,
+                       make_folder, read_progress, PROGRESS_ENV)
 
 # %% auto #0
-__all__ = ['STEP_RE', 'SKIP_FLAGS', 'CHECKS', 'nbs_dir', 'Step', 'notebook_parameters', 'pipeline_steps', 'select_steps',
-           'parse_value', 'resolve_path_value', 'parse_overrides', 'ChainError', 'check_cells', 'runnable_copy',
-           'stale_temps', 'clean_stale_temps', 'step_summary', 'summary_lines', 'run_chain', 'default_checks_dir',
-           'checks_key', 'checks_stamp', 'step_function', 'run_upstream', 'notebook_paths', 'cli_run', 'cli_steps']
+__all__ = ['STEP_RE', 'SKIP_FLAGS', 'CHECKS', 'CHAIN_SCRATCH', 'AUGMENTATION_STEPS', 'nbs_dir', 'Step', 'parameters_source',
+           'notebook_parameters', 'parameter_notes', 'pipeline_steps', 'select_steps', 'named_steps', 'parse_value',
+           'resolve_path_value', 'range_problem', 'non_finite', 'check_value', 'parse_overrides', 'ChainError',
+           'check_cells', 'runnable_copy', 'kernel_manager_class', 'kernel_environment', 'progress_line', 'stale_temps',
+           'clean_stale_temps', 'step_summary', 'summary_lines', 'run_chain', 'protocol_check', 'model_default',
+           'augmentation_weight', 'plan_steps', 'with_needs', 'default_checks_dir', 'checks_key', 'checks_stamp',
+           'step_function', 'run_upstream', 'notebook_paths', 'cli_run', 'cli_steps']
 
 # %% ../nbs/90_chain.ipynb #ca2cc26d
 STEP_RE = re.compile(r'^(\d\d)_(\w+)\.ipynb$')
@@ -29,11 +33,13 @@ def nbs_dir(nbs:str|Path|None=None) -> Path:
 
 @dataclass
 class Step:
-    "One pipeline step: its number, name (= module and output folder), notebook and parameter defaults."
+    "One pipeline step: its number, name (= module and output folder), notebook, parameter defaults and the notes beside them."
     number: int
     name: str
     path: Path
     params: dict
+    ranges: dict = field(default_factory=dict)   # parameter -> its `range:` note (see "Parameter ranges" below)
+    needs: list = field(default_factory=list)    # earlier steps without whose outputs it cannot run (`# needs:` lines)
 
 def _literal(src:str):
     try: return ast.literal_eval(src)
@@ -42,17 +48,39 @@ def _literal(src:str):
 class _Unparsed(str):
     "A parameter default that is an expression, not a literal: never compared."
 
-def notebook_parameters(path:str|Path) -> dict|None:
-    "The defaults of a notebook's `parameters` cell (`None` if it has none)."
+def parameters_source(path:str|Path) -> str|None:
+    "The source of a notebook's `parameters` cell (`None` if it has none)."
     nb = json.loads(Path(path).read_text())
     cell = next((c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', [])), None)
-    if cell is None: return None
-    src = ''.join(cell['source'])
+    return None if cell is None else ''.join(cell['source'])
+
+def notebook_parameters(path:str|Path) -> dict|None:
+    "The defaults of a notebook's `parameters` cell (`None` if it has none)."
+    src = parameters_source(path)
+    if src is None: return None
     params = {}
     for node in ast.parse(src).body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             params[node.targets[0].id] = _literal(ast.get_source_segment(src, node.value))
     return params
+
+_NOTE = re.compile(r'(?:^|;)\s*range:\s*([^;]+)')
+_NEEDS = re.compile(r'^needs:\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)')
+
+def parameter_notes(src:str) -> tuple[dict, list]:
+    "From a `parameters` cell's source: the `range: SPEC` note in the comment of each parameter's line(s), and the steps that `# needs: a, b` lines name."
+    comments = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(src).readline):
+            if tok.type == tokenize.COMMENT: comments[tok.start[0]] = tok.string.lstrip('#').strip()
+    except (tokenize.TokenError, SyntaxError): return {}, []
+    ranges, assigned = {}, set()
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            lines = range(node.lineno, node.end_lineno + 1); assigned |= set(lines)
+            if m := _NOTE.search(' ; '.join(comments.get(l, '') for l in lines)): ranges[node.targets[0].id] = m[1].strip()
+    needs = [s.strip() for l, c in comments.items() if l not in assigned and (m := _NEEDS.match(c)) for s in m[1].split(',') if s.strip()]
+    return ranges, needs
 
 def pipeline_steps(nbs:str|Path|None=None) -> list[Step]:
     "The steps of the pipeline, in order, from the notebooks in `nbs`."
@@ -60,8 +88,10 @@ def pipeline_steps(nbs:str|Path|None=None) -> list[Step]:
     for p in sorted(nbs_dir(nbs).glob('*.ipynb')):
         m = STEP_RE.match(p.name)
         if not m: continue
-        params = notebook_parameters(p)
-        if params is not None: steps.append(Step(int(m[1]), m[2], p, params))
+        src = parameters_source(p)
+        if src is None: continue
+        ranges, needs = parameter_notes(src)
+        steps.append(Step(int(m[1]), m[2], p, notebook_parameters(p), ranges, needs))
     return steps
 
 # %% ../nbs/90_chain.ipynb #ef272785
@@ -87,6 +117,12 @@ def select_steps(steps:list[Step], spec:list[str]|str|None) -> list[Step]:
             if not hit: raise ValueError(f"no step named {it!r}; steps: {[s.name for s in steps]}")
             chosen |= set(hit)
     return [s for s in steps if s.number in chosen]
+
+def named_steps(steps:list[Step], spec:list[str]|str|None) -> set[str]:
+    "The names of the steps that `spec` names one by one (by name or number; not through a range or the default of all steps)."
+    if spec is None: return set()
+    items = [x for s in ([spec] if isinstance(spec, str) else spec) for x in re.split(r'[,\s]+', str(s)) if x]
+    return {s.name for s in steps for it in items if it == s.name or (it.isdigit() and int(it) == s.number)}
 
 # %% ../nbs/90_chain.ipynb #ad15b26f
 _TRUE, _FALSE = ('true', 'yes', '1'), ('false', 'no', '0')
@@ -130,30 +166,83 @@ def resolve_path_value(val, default=None, cwd:str|Path|None=None):
     except OSError: return val   # e.g. a name too long for the file system: not a path
     return os.path.abspath(p) if exists else val
 
+# %% ../nbs/90_chain.ipynb #c4a1n002
+_CMP = {'>=': operator.ge, '>': operator.gt, '<=': operator.le, '<': operator.lt, '!=': operator.ne}
+_NUM = r'[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?'
+
+def range_problem(value, spec:str) -> str|None:
+    "What `value` should be under the range note `spec` ('>= 1', '> 0, <= 1', '0..1', 'a | b'), or `None` if it fits."
+    spec = spec.strip()
+    if '|' in spec or re.fullmatch(r'[A-Za-z_][\w.-]*', spec):
+        choices = [c.strip().strip('\'"') for c in spec.split('|')]
+        return None if isinstance(value, str) and value in choices else f"one of {', '.join(choices)}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)): return f'a number {spec}'
+    if not math.isfinite(value): return f'a finite number {spec}'
+    for part in (p.strip() for p in spec.split(',')):
+        if m := re.fullmatch(rf'({_NUM})\s*\.\.\s*({_NUM})', part): ok = float(m[1]) <= value <= float(m[2])
+        elif m := re.fullmatch(rf'(>=|<=|!=|>|<)\s*({_NUM})', part): ok = _CMP[m[1]](value, float(m[2]))
+        else: raise ValueError(f"range note {spec!r}: cannot read {part!r} (expected e.g. '>= 1', '> 0, <= 1', '0..1' or 'a | b')")
+        if not ok: return spec
+    return None
+
+def non_finite(value) -> bool:
+    "Whether `value` is, or holds (in a dict, list or tuple), a float that is NaN or infinite."
+    if isinstance(value, float): return not math.isfinite(value)
+    if isinstance(value, dict): return any(non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)): return any(non_finite(v) for v in value)
+    return False
+
+def check_value(key:str, value, default, spec:str|None, step:str|None=None):
+    "Refuse (`ValueError`, one line) a parameter value that holds NaN/inf or is outside its range note `spec`; `None` passes where the default is `None`."
+    where = f" of step {step}" if step else ''
+    if non_finite(value): raise ValueError(f"parameter {key}{where}: {value!r} is not finite (nan or inf); give a finite number")
+    if spec is None or (value is None and default is None): return value
+    want = range_problem(value, spec)
+    if want is None: return value
+    if want.startswith('one of'): raise ValueError(f"parameter {key}{where}: {value!r} is not {want}")
+    raise ValueError(f"parameter {key}{where}: {value!r} is out of range (expected {want})")
+
 # %% ../nbs/90_chain.ipynb #c3f29075
-def parse_overrides(items:list[str]|dict|None, steps:list[Step], cwd:str|Path|None=None) -> dict:
-    "`{step name: {param: value}}` from `key=value` / `step:key=value` strings (or a dict of either), typed by each step's defaults."
+def _step_list(steps:list[Step]) -> str: return ', '.join(f'{s.number:02d} {s.name}' for s in steps)
+
+def parse_overrides(items:list[str]|dict|None, steps:list[Step], cwd:str|Path|None=None, all_steps:list[Step]|None=None) -> dict:
+    "`{step name: {param: value}}` from `key=value` / `step:key=value` strings (or a dict of either) for the selected `steps`, typed by each step's defaults and checked against its range notes."
     items = items or []
+    all_steps = all_steps or steps
     if isinstance(items, dict): items = list(items.items())
     else:
         items = list(items)
         for it in items:
             if '=' not in it: raise ValueError(f"parameter {it!r}: expected key=value or step:key=value")
         items = [tuple(it.split('=', 1)) for it in items]
+    chosen = {s.number for s in steps}
     out = {s.name: {} for s in steps}
     for key, val in items:
         step, _, key = key.rpartition(':')
-        targets = [s for s in steps if (not step or s.name == step) and key in s.params]
-        if not targets:
-            where = f"step {step!r}" if step else "any selected step"
-            raise ValueError(f"parameter {key!r} is not declared by {where}; declared: "
-                             f"{ {s.name: [k for k in s.params if k not in ('corpus', 'out')] for s in steps} }")
+        declared = lambda ss: {s.name: [k for k in s.params if k not in ('corpus', 'out')] for s in ss}
+        if step:
+            named = [s for s in all_steps if s.name == step or (step.isdigit() and int(step) == s.number)]
+            if not named: raise ValueError(f"parameter {step}:{key}: there is no step {step!r}; steps: {_step_list(all_steps)}")
+            if not any(key in s.params for s in named):
+                raise ValueError(f"parameter {key!r} is not declared by step {_step_list(named)}; it declares {declared(named)[named[0].name]}")
+            targets = [s for s in named if key in s.params and s.number in chosen]
+            if not targets:
+                raise ValueError(f"parameter {step}:{key}: step {_step_list(named)} is not selected (selected: {_step_list(steps)}); "
+                                 "add it to --steps, or leave the parameter out")
+        else:
+            targets = [s for s in steps if key in s.params]
+            if not targets:
+                elsewhere = [s for s in all_steps if key in s.params]
+                if elsewhere: raise ValueError(f"parameter {key!r} belongs to step {_step_list(elsewhere)}, which is not selected "
+                                               f"(selected: {_step_list(steps)}); add it to --steps, or leave the parameter out")
+                raise ValueError(f"parameter {key!r} is not declared by any step; declared: {declared(steps)}")
         for s in targets:
             d = s.params[key]
             v = parse_value(key, str(val), d, s.name) if isinstance(val, (str, Path)) else val
             if not isinstance(val, (str, Path)) and d is not None and not isinstance(d, _Unparsed) and not isinstance(v, type(d)) \
                and not (type(d) is float and type(v) is int):
                 raise ValueError(f"parameter {key} of step {s.name}: {val!r} is not a {type(d).__name__} (its default is {d!r})")
+            check_value(key, v, d, s.ranges.get(key), s.name)
             out[s.name][key] = resolve_path_value(v, d, cwd) if isinstance(val, (str, Path)) else v
     return out
 
@@ -219,17 +308,79 @@ def _papermill():
         if block and sys.modules.get('rfc3987_syntax', 0) is None: del sys.modules['rfc3987_syntax']
     return papermill
 
-def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|None, checks:bool=True):
+_KM = []
+
+def kernel_manager_class():
+    "jupyter_client's `AsyncKernelManager` with its connection file in `JUPYTER_RUNTIME_DIR`, and without the SIGINT it sends a kernel just before asking it to shut down."
+    # jupyter_client interrupts the kernel before its shutdown request; a kernel still busy with its last message (the
+    # execution's reply, a comm request) then logs `[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.` on the
+    # console (8 of ~60 step runs). The kernel has finished every cell by then: the shutdown request alone stops it (and
+    # jupyter_client still kills a kernel that does not stop in time).
+    if not _KM:
+        from jupyter_client import AsyncKernelManager
+        from jupyter_core.paths import jupyter_runtime_dir
+        class QuietKernelManager(AsyncKernelManager):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                if not self.connection_file:   # in the runtime folder (the chain's scratch), not a temporary file in /tmp
+                    self.connection_file = os.path.join(jupyter_runtime_dir(), f'kernel-{os.getpid()}-{os.urandom(4).hex()}.json')
+            async def _async_interrupt_kernel(self):
+                if getattr(self, 'shutting_down', False): return
+                await super()._async_interrupt_kernel()
+        _KM.append(QuietKernelManager)
+    return _KM[0]
+
+@contextlib.contextmanager
+def kernel_environment(**env):
+    "Set environment variables (for the kernels started inside the block: they inherit them) and restore them afterwards."
+    tempfile.gettempdir()                      # this process keeps its own temporary folder, whatever TMPDIR says meanwhile
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: str(v) for k, v in env.items()})
+    try: yield
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+def progress_line(head:str, state:dict|None, seconds:float, width:int=100) -> str:
+    "The console line of a running step: its last `track` state (items done / total, rate, time left), else how long it has run."
+    from tqdm import tqdm
+    if not state or not isinstance(state.get('n'), int): return f"{head}running, {tqdm.format_interval(seconds)}"
+    el = float(state.get('elapsed') or 0) + (0 if state.get('done') else max(0.0, time.time() - float(state.get('time') or time.time())))
+    meter = tqdm.format_meter(state['n'], state.get('total'), el, ncols=max(width - len(head), 30), prefix=(state.get('desc') or '').strip(),
+                              unit=state.get('unit') or 'it')
+    return (head + meter)[:width]
+
+def _watch(stream, head:str, path:Path, stop:threading.Event, every:float=0.25):
+    "Until `stop`: redraw one console line with the step's progress (`progress_line`); then clear it."
+    t0 = time.time()
+    width = max(shutil.get_terminal_size((100, 24)).columns - 1, 40)
+    while not stop.wait(every):
+        stream.write('\r' + progress_line(head, read_progress(path), time.time() - t0, width) + '\x1b[K'); stream.flush()
+    stream.write('\r\x1b[K'); stream.flush()
+
+def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|None, checks:bool=True,
+             scratch:Path|None=None, console=None, head:str=''):
+    "Run `step`'s notebook with papermill; its kernel's temporary files, connection file and progress file live in `scratch` (removed after)."
     pm = _papermill()
     out_nb.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{out_nb.stem}.', suffix='.tmp.ipynb', dir=out_nb.parent); os.close(fd)
     mask = os.umask(0); os.umask(mask); os.chmod(tmp, 0o666 & ~mask)   # mkstemp makes 0600; outputs get the usual permissions
     src = runnable_copy(step.path, Path(tmp).with_suffix('.src.ipynb'), checks)
     failed = out_nb.with_suffix('.FAILED.ipynb')
+    own = scratch is None
+    scratch = Path(tempfile.mkdtemp(prefix='cmer-chain-')) if own else Path(scratch)
+    work, runtime, prog = scratch/f'{step.name}.tmp', scratch/'runtime', scratch/f'{step.name}.progress.json'
+    for d in (work, runtime): d.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(console, head, prog, stop), daemon=True) if console is not None else None
     try:
-        pm.execute_notebook(str(src), tmp, parameters=params, kernel_name=kernel, language='python', progress_bar=False,
-                            cwd=str(step.path.parent), execution_timeout=timeout, log_output=False,
-                            extra_arguments=['--log-level=ERROR'])   # no kernel start-up chatter in the outputs
+        with kernel_environment(TMPDIR=work, JUPYTER_RUNTIME_DIR=runtime, **{PROGRESS_ENV: prog}):
+            if watcher: watcher.start()
+            pm.execute_notebook(str(src), tmp, parameters=params, kernel_name=kernel, language='python', progress_bar=False,
+                                cwd=str(step.path.parent), execution_timeout=timeout, log_output=False,
+                                kernel_manager_class=kernel_manager_class(),
+                                extra_arguments=['--log-level=ERROR'])   # no kernel start-up chatter in the outputs
         os.replace(tmp, out_nb)
         failed.unlink(missing_ok=True)   # the copy of an earlier failure is stale now
     except pm.PapermillExecutionError as e:
@@ -242,16 +393,23 @@ def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|N
         where = f' (executed notebook: {failed})' if failed.exists() else ''
         raise ChainError(f"step {step.number:02d} {step.name} could not run: {type(e).__name__}: {e}{why}{where}") from e
     finally:
+        stop.set()
+        if watcher and watcher.is_alive(): watcher.join()
         src.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True); prog.unlink(missing_ok=True)
+        if own: shutil.rmtree(scratch, ignore_errors=True)
 
 # %% ../nbs/90_chain.ipynb #0241b3c3
 _TMP_FILE = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp(\.src)?(\.[^.]+)?$')   # atomic_path: .<stem>.<random>.tmp<suffix>; the chain's .src.ipynb
 _TMP_DIR = re.compile(r'^\..+\.([a-z0-9_]{8}\.tmp|old\d+)$')            # atomic_dir: .<name>.<random>.tmp and .<name>.old<pid>
 
+CHAIN_SCRATCH = '.chain'   # <out>/.chain/run-<pid>/: the kernels' temporary files, connection files and progress of one run
+
 def stale_temps(out:str|Path) -> list[Path]:
-    "The temporary files and folders of interrupted writes under output root `out` (`atomic_path`, `atomic_dir`, the chain's notebooks)."
-    found = []
+    "The temporary files and folders of interrupted writes under output root `out` (`atomic_path`, `atomic_dir`, the chain's notebooks and scratch folders)."
+    found = sorted((Path(out)/CHAIN_SCRATCH).glob('run-*'))
     for root, dirs, files in os.walk(out):
+        if Path(root) == Path(out) and CHAIN_SCRATCH in dirs: dirs.remove(CHAIN_SCRATCH)
         for d in [d for d in dirs if _TMP_DIR.match(d)]: found.append(Path(root)/d); dirs.remove(d)
         found += [Path(root)/f for f in files if _TMP_FILE.match(f)]
     return sorted(found)
@@ -307,30 +465,61 @@ def run_chain(corpus:str|Path, out:str|Path, steps:list[str]|str|None=None, para
               nbs:str|Path|None=None, force:bool=False, kernel:str|None='python3', timeout:int|None=None, log=print,
               checks:str='once', # run each chapter's checks: 'once' per code version, 'always', or 'never'
               checks_dir:str|Path|None=None, # where 'once' records the checks that passed (default: `checks_dir()`)
+              augment:bool|None=None, # run the augmentation steps even when nothing reads their outputs (None: only when something does)
+              console=None, # where the running step's progress line goes (default: stdout); shown only when it is a terminal
              ) -> list[dict]:
     "Run the pipeline notebooks on `corpus` into `out`; return what each step did. Raises `ChainError` at the first failure."
-    corpus, out = Path(corpus).resolve(), Path(out).resolve()
+    corpus, out = Path(corpus).resolve(), Path(out).absolute()
     if not corpus.exists(): raise FileNotFoundError(f"corpus {corpus} does not exist")
     if checks not in CHECKS: raise ValueError(f"checks={checks!r}: expected one of {list(CHECKS)}")
+    if timeout is not None and not (isinstance(timeout, int) and timeout > 0): raise ValueError(f"timeout {timeout!r}: expected a whole number of seconds > 0")
     all_steps = pipeline_steps(nbs)
     chosen = select_steps(all_steps, steps)
-    overrides = parse_overrides(params, chosen)   # typed, relative paths made absolute: errors before any work
-    out.mkdir(parents=True, exist_ok=True)
+    overrides = parse_overrides(params, chosen, all_steps=all_steps)   # typed, in range, relative paths made absolute: errors before any work
+    chosen, added = with_needs(chosen, all_steps)
+    overrides = {s.name: overrides.get(s.name, {}) for s in chosen}
+    run_plan = plan_steps(chosen, all_steps, overrides, augment, named_steps(all_steps, steps))
+    out = make_folder(out, '--out').resolve()
+    console = sys.stdout if console is None else console
     with open(out/'.chain.lock', 'a') as lock:
         try: fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB); alone = True
         except BlockingIOError: alone = False
         removed = clean_stale_temps(out) if alone else []
         if removed: log(f"removed {_plural(len(removed), 'temporary file')} left by an interrupted run under {out}")
+        for line in added: log(line)
         fcntl.flock(lock, fcntl.LOCK_SH)   # held while running: a second run in `out` leaves this run's temporary files alone
-        return _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, checks, checks_dir)
+        scratch = out/CHAIN_SCRATCH/f'run-{os.getpid()}'
+        try: return _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, checks, checks_dir, run_plan, scratch,
+                               console if _isatty(console) else None)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            with contextlib.suppress(OSError): (out/CHAIN_SCRATCH).rmdir()     # only if no other run uses it
 
-def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, checks='always', checks_dir=None) -> list[dict]:
-    done = []
+def _isatty(stream) -> bool:
+    try: return bool(stream.isatty())
+    except (AttributeError, ValueError): return False
+
+def _step_params(st:Step, overrides:dict, corpus:Path, out:Path) -> dict:
+    "The parameters `st` runs with: its literal defaults, the overrides, `corpus` and `out`."
+    p = {k: v for k, v in st.params.items() if not isinstance(v, _Unparsed)}
+    p.update(overrides.get(st.name, {})); p.update(corpus=str(corpus), out=str(out))
+    return {k: v for k, v in p.items() if k in st.params}
+
+def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, checks='always', checks_dir=None, plan=None, scratch=None,
+               console=None) -> list[dict]:
+    done, plan = [], plan or {}
+    ev = next((s for s in chosen if s.name == 'evaluate'), None)
+    if ev is not None and not any(s.name == 'corpus' for s in chosen): protocol_check(out, _step_params(ev, overrides, corpus, out))
     for i, st in enumerate(chosen, 1):
-        p = {k: v for k, v in st.params.items() if not isinstance(v, _Unparsed)}
-        p.update(overrides[st.name]); p.update(corpus=str(corpus), out=str(out))
-        p = {k: v for k, v in p.items() if k in st.params}
+        p = _step_params(st, overrides, corpus, out)
         check = {k: v for k, v in p.items() if k != 'force'}
+        head = f"[{i}/{len(chosen)}] {st.number:02d} {st.name}: "
+        if st.name in plan:                                       # an augmentation step whose outputs nothing reads
+            log(head + f"not needed: {plan[st.name]}")
+            done.append(dict(step=st.name, number=st.number, status='not needed', reason=plan[st.name], seconds=0.0, checks=None, params=p,
+                             **step_summary(out, st.name)))
+            atomic_json(out/'chain.json', dict(corpus=str(corpus), out=str(out), steps=done))
+            continue
         t0 = time.perf_counter()
         ok, why = (False, 'forced') if force else manifest_is_current(out, st.name, check)
         out_nb = out/'notebooks'/st.path.name
@@ -340,12 +529,12 @@ def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, chec
             out_nb.with_suffix('.FAILED.ipynb').unlink(missing_ok=True)
         else:
             if 'force' in st.params and force: p['force'] = True
-            log(f"[{i}/{len(chosen)}] {st.number:02d} {st.name}: running ({why})")
+            log(f"{head}running ({why})")
             has = bool(check_cells(json.loads(st.path.read_text())))
             key = checks_key(st.path) if has and checks == 'once' else None
             stamp = checks_stamp(checks_dir or default_checks_dir(), st.name, key) if key else None
             run_checks = has and (checks == 'always' or (checks == 'once' and not stamp.exists()))
-            _execute(st, p, out_nb, kernel, timeout, checks=run_checks)
+            _execute(st, p, out_nb, kernel, timeout, checks=run_checks, scratch=scratch, console=console, head=head)
             if run_checks and stamp is not None:
                 try: atomic_json(stamp, dict(step=st.name, notebook=str(st.path), key=key, passed=time.strftime('%Y-%m-%dT%H:%M:%S%z'),
                                              seconds=round(time.perf_counter() - t0, 2)))
@@ -355,7 +544,6 @@ def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, chec
             status = 'ran'
         secs = round(time.perf_counter() - t0, 2)
         summ = step_summary(out, st.name)
-        head = f"[{i}/{len(chosen)}] {st.number:02d} {st.name}: "
         if status == 'ran':
             log(head + f"ran ({secs} s" + ('; chapter checks passed before for this code' if chk.startswith('skipped: passed') else '') + ')')
             for line in summary_lines(summ): log(' ' * len(head) + line)
@@ -364,7 +552,68 @@ def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, chec
             log(head + "skipped (up to date" + (f"; {', '.join(issues)} in its manifest)" if issues else ')'))
         done.append(dict(step=st.name, number=st.number, status=status, seconds=secs, checks=chk, params={k: v for k, v in p.items()}, **summ))
         atomic_json(out/'chain.json', dict(corpus=str(corpus), out=str(out), steps=done))
+        if st.name == 'corpus' and ev is not None: protocol_check(out, _step_params(ev, overrides, corpus, out))
     return done
+
+# %% ../nbs/90_chain.ipynb #c4a1n005
+def protocol_check(out:str|Path, params:dict):
+    "Raise `ChainError` if the evaluate step's `params['protocol']` cannot work on the utterance table under `out` (no table yet: nothing to check)."
+    utt = step_dir(out, 'corpus')/'utterances.csv'
+    if not utt.exists(): return
+    from cmer.corpus import load_utterances
+    from cmer.protocols import protocol_problem
+    protocol = params.get('protocol', 'loso')
+    why = protocol_problem(load_utterances(out), protocol, seed=params.get('seed', 42))
+    if why: raise ChainError(f"step evaluate cannot work on this corpus with protocol {protocol!r}: {why} (found in {utt} before the "
+                             "later steps ran; choose another with --protocol)")
+
+# %% ../nbs/90_chain.ipynb #c4a1n008
+AUGMENTATION_STEPS = {'text_aug': 'back-translated transcripts', 'audio_aug': 'speech recognised, translated and synthesised again',
+                      'image_aug': 'augmented face crops'}   # steps that make only augmented views of the utterances
+
+def model_default(name:str):
+    "The default of `cmer.model.ModelConfig.<name>`, read from the module's source (importing it imports torch: seconds)."
+    spec = importlib.util.find_spec('cmer.model')
+    try: tree = ast.parse(Path(spec.origin).read_text(encoding='utf-8'))
+    except (OSError, TypeError, AttributeError, SyntaxError): tree = None
+    for node in ast.walk(tree) if tree else []:
+        if isinstance(node, ast.ClassDef) and node.name == 'ModelConfig':
+            for b in node.body:
+                if isinstance(b, ast.AnnAssign) and isinstance(b.target, ast.Name) and b.target.id == name and b.value is not None:
+                    with contextlib.suppress(ValueError, SyntaxError): return ast.literal_eval(b.value)
+    from cmer.model import ModelConfig
+    return getattr(ModelConfig(), name)
+
+def augmentation_weight(evaluate_params:dict|None) -> float:
+    "The weight of the augmented views in the model the evaluate step trains (`model_config['w_aug']`, else the model's default)."
+    mc = dict((evaluate_params or {}).get('model_config') or {})
+    try: return float(mc['w_aug'] if 'w_aug' in mc else model_default('w_aug'))
+    except (TypeError, ValueError): return 0.0
+
+def plan_steps(chosen:list[Step], all_steps:list[Step], overrides:dict, augment:bool|None=None, named:set=frozenset()) -> dict:
+    "`{step: why it is not needed}` for the selected augmentation steps whose outputs nothing will read."
+    ev = next((s for s in all_steps if s.name == 'evaluate'), None)
+    w = augmentation_weight({**(ev.params if ev else {}), **overrides.get('evaluate', {})})
+    plan = {}
+    for st in chosen:
+        if st.name not in AUGMENTATION_STEPS or augment or st.name in named or w > 0: continue
+        if any(st.name in s.needs for s in chosen if s.number > st.number): continue
+        plan[st.name] = (f"it makes only augmented views ({AUGMENTATION_STEPS[st.name]}), and the model reads none (model_config "
+                         f"w_aug = {w:g}); --augment, or naming it in --steps, runs it")
+    return plan
+
+def with_needs(chosen:list[Step], all_steps:list[Step]) -> tuple[list[Step], list[str]]:
+    "The selected steps plus every earlier step that one of them `needs` (an up-to-date one costs a manifest check), in order; and a line per step added."
+    by_name, have, added = {s.name: s for s in all_steps}, {s.name for s in chosen}, []
+    todo = list(chosen)
+    while todo:
+        st = todo.pop()
+        for n in st.needs:
+            if n not in by_name: raise ValueError(f"step {st.number:02d} {st.name} needs step {n!r}, which is not a step; steps: {_step_list(all_steps)}")
+            if n not in have:
+                have.add(n); todo.append(by_name[n])
+                added.append(f"step {by_name[n].number:02d} {n} runs too: step {st.number:02d} {st.name} needs its outputs")
+    return [s for s in all_steps if s.name in have], added
 
 # %% ../nbs/90_chain.ipynb #96765bd5
 def _toy_notebook(path:Path, params:str, body:str):
@@ -436,7 +685,7 @@ def cli_run(argv:list[str]|None=None):
                          "notebook's default (true/false, integer, number, text); a relative path is taken from the current folder")
     ap.add_argument('--force', action='store_true', help='re-run steps even if up to date')
     ap.add_argument('--nbs', help='folder of the pipeline notebooks (default: the installed ones)')
-    ap.add_argument('--timeout', type=int, help='seconds allowed per notebook cell')
+    ap.add_argument('--timeout', type=_seconds, help='seconds allowed per notebook cell (a whole number > 0)')
     ap.add_argument('--labels', help="the classes and their order, e.g. neu,ang,sad,hap (step corpus's `labels`)")
     ap.add_argument('--protocol', help="evaluation protocol: loso, speaker, split or random (step evaluate's `protocol`)")
     ap.add_argument('--device', help="auto (default: CUDA when torch sees it), cpu, cuda or cuda:N, for every step (sets CMER_DEVICE)")
@@ -444,18 +693,40 @@ def cli_run(argv:list[str]|None=None):
                     help="run each step notebook's chapter checks (its examples and tests on the tiny demo corpus) once per code "
                          "version (default), always, or never; the step's own work runs in every case")
     ap.add_argument('--scheduler', help="a Dask scheduler for the per-item work: tcp://host:8786, or local:N (sets CMER_SCHEDULER)")
+    ap.add_argument('--augment', action='store_true',
+                    help="run the augmentation steps (text_aug, audio_aug, image_aug) even when the model reads no augmented view "
+                         "(model_config w_aug = 0, the default); without it they run only when something reads their outputs")
     a = ap.parse_args(argv)
-    params = list(a.param) + [f'{step}:{k}={v}' for step, k, v in (('corpus', 'labels', a.labels), ('evaluate', 'protocol', a.protocol)) if v]
+    flags = [(flag, step, k, v) for flag, step, k, v in (('--labels', 'corpus', 'labels', a.labels), ('--protocol', 'evaluate', 'protocol', a.protocol))
+             if v is not None]
+    if flags:
+        all_steps = pipeline_steps(a.nbs); chosen = {s.name for s in select_steps(all_steps, a.steps)}
+        for flag, step, k, v in flags:
+            if step not in chosen:
+                st = next((s for s in all_steps if s.name == step), None)
+                raise ValueError(f"{flag} sets parameter {k!r} of step {_step_list([st]) if st else step}, which --steps does not select; "
+                                 f"add {step} to --steps, or leave {flag} out")
+    params = list(a.param) + [f'{step}:{k}={v}' for _, step, k, v in flags]
     if a.device:
         from .core import resolve_device
         resolve_device(a.device)                      # an unknown device, or cuda without a GPU, fails before any work
         os.environ['CMER_DEVICE'] = a.device          # the steps' kernels inherit it (their `device='auto'` reads it)
     if a.scheduler: os.environ['CMER_SCHEDULER'] = a.scheduler
-    done = run_chain(a.corpus, a.out, steps=a.steps, params=params, nbs=a.nbs, force=a.force, timeout=a.timeout, checks=a.checks)
+    done = run_chain(a.corpus, a.out, steps=a.steps, params=params, nbs=a.nbs, force=a.force, timeout=a.timeout, checks=a.checks,
+                     augment=a.augment or None)
     ran = [d for d in done if d['status'] == 'ran']
+    unneeded = [d['step'] for d in done if d['status'] == 'not needed']
     issues = (f"; {_plural(sum(d['n_warnings'] for d in ran), 'warning')}, {_plural(sum(d['n_failures'] for d in ran), 'failure')} "
               "in the steps that ran" if ran else '')
-    print(f"chain finished: {len(ran)} ran, {len(done) - len(ran)} skipped{issues}; outputs in {Path(a.out).resolve()}")
+    nn = f", {len(unneeded)} not needed ({', '.join(unneeded)})" if unneeded else ''
+    print(f"chain finished: {len(ran)} ran, {len(done) - len(ran) - len(unneeded)} skipped{nn}{issues}; outputs in {Path(a.out).resolve()}")
+
+def _seconds(text:str) -> int:
+    "An argparse type: a whole number of seconds > 0."
+    try: v = int(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if v <= 0: raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of seconds > 0")
+    return v
 
 def cli_steps(argv:list[str]|None=None):
     "cmer steps: list the pipeline steps and their parameters."
@@ -464,5 +735,6 @@ def cli_steps(argv:list[str]|None=None):
     a = ap.parse_args(argv)
     for s in pipeline_steps(a.nbs):
         print(f"{s.number:02d} {s.name:<12} {s.path.name}")
+        for n in s.needs: print(f"     (needs the outputs of step {n})")
         for k, v in s.params.items():
-            if k not in ('corpus', 'out'): print(f"     {k} = {v!r}")
+            if k not in ('corpus', 'out'): print(f"     {k} = {v!r}" + (f"   [range: {s.ranges[k]}]" if k in s.ranges else ''))

@@ -9,7 +9,7 @@ import numpy as np, pandas as pd
 
 # %% auto #0
 __all__ = ['PROTOCOLS', 'table_sessions', 'loso_folds', 'speaker_folds', 'split_folds', 'random_split', 'check_folds',
-           'is_speaker_independent', 'make_folds', 'describe_folds']
+           'is_speaker_independent', 'make_folds', 'protocol_problem', 'describe_folds']
 
 # %% ../nbs/10a_protocols.ipynb #b2f00005
 PROTOCOLS = {'loso': 'leave-one-session-out (speaker-independent)',
@@ -140,6 +140,24 @@ def make_folds(table:pd.DataFrame, protocol:str='loso', seed:int=42, dev_frac:fl
     if protocol == 'speaker': return speaker_folds(table)
     if protocol == 'split': return split_folds(table, seed=seed, dev_frac=dev_frac)
     return random_split(table, seed=seed)
+
+# %% ../nbs/10a_protocols.ipynb #b2f000a2
+def protocol_problem(table:pd.DataFrame, protocol:str, seed:int=42) -> str|None:
+    "Why `protocol` cannot evaluate a model on `table` (one line), or `None`: an unknown name, folds it cannot make, a fold with no test part or fewer than 2 classes to train on."
+    if protocol not in PROTOCOLS: return f"unknown protocol {protocol!r}; expected one of {list(PROTOCOLS)}"
+    n = len(table)
+    try:
+        folds = make_folds(table, protocol, seed=seed)
+        check_folds(table, folds, speaker_independent=is_speaker_independent(protocol, table, folds))
+    except (ValueError, AssertionError) as e: return f"{e} ({n} utterance(s) in all)" if isinstance(e, AssertionError) else str(e)
+    if 'label_id' not in table: return None
+    y = pd.to_numeric(table.label_id, errors='coerce').to_numpy()
+    for f in folds:
+        seen = np.concatenate([f['train'], f['val'] if f['val'] is not None else np.array([], np.int64)]).astype(np.int64)
+        k = len(np.unique(y[seen][~np.isnan(y[seen])]))
+        if k < 2: return (f"fold {f['name']} trains on {len(seen)} utterance(s) of {k} class(es); a model needs at least 2 classes to learn "
+                          f"from ({n} utterance(s) in all: too few for this protocol)")
+    return None
 
 # %% ../nbs/10a_protocols.ipynb #b2f0001d
 def describe_folds(table:pd.DataFrame, folds:list[dict], protocol:str) -> str:

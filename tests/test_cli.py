@@ -34,11 +34,54 @@ def test_bad_selections_and_values_fail_before_any_work(tiny_corpus, tmp_path):
         r = cmer('run', '--corpus', tiny_corpus, '--out', out, '-p', p)
         assert r.returncode == 1 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (p, r.stderr)
     for flag, val, msg in [('--device', 'tpu', "device='tpu': expected 'auto', 'cpu', 'cuda' or 'cuda:N'"),
-                           ('--labels', 'neu,ang', "parameter 'labels' is not declared by step 'corpus'")]:
+                           ('--labels', 'neu,ang', "--labels sets parameter 'labels' of step 01 corpus, which --steps does not select")]:
         extra = ['--steps', '4'] if flag == '--labels' else []    # --labels sets step corpus's parameter: not selected here
         r = cmer('run', '--corpus', tiny_corpus, '--out', out, flag, val, *extra)
         assert r.returncode == 1 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (flag, r.stderr)
     assert not out.exists(), 'nothing was started'
+
+
+def test_ranges_selections_and_out_are_checked_before_any_work(tiny_corpus, tmp_path):
+    "Issue 19 items 2 and 9: values out of range, NaN, parameters of unselected steps and bad --out folders: one line each, nothing made."
+    out = tmp_path/'out'
+    (tmp_path/'a_file').write_text('mine')
+    for args, msg in [(['-p', 'epochs=0'], 'parameter epochs of step evaluate: 0 is out of range (expected >= 1)'),
+                      (['-p', 'n_mfcc=0'], 'parameter n_mfcc of step mfcc: 0 is out of range (expected >= 1)'),
+                      (['-p', 'p_flip=1.5'], 'parameter p_flip of step image_aug: 1.5 is out of range (expected 0..1)'),
+                      (['--protocol', 'bogus'], "parameter protocol of step evaluate: 'bogus' is not one of loso, speaker, split, random"),
+                      (['-p', 'lr=nan'], "parameter lr of step evaluate: 'nan' is not a finite number"),
+                      (['-p', "model_config={'w_aug': 1e999}"], "parameter model_config of step evaluate: {'w_aug': inf} is not finite"),
+                      (['-p', '04:n_mfcc=13', '--steps', '1'], 'parameter 04:n_mfcc: step 04 mfcc is not selected (selected: 01 corpus)'),
+                      (['-p', 'n_mfcc=13', '--steps', 'corpus'], "parameter 'n_mfcc' belongs to step 04 mfcc, which is not selected"),
+                      (['--protocol', 'speaker', '--steps', '5'], "--protocol sets parameter 'protocol' of step 11 evaluate, which --steps does not select")]:
+        r = cmer('run', '--corpus', tiny_corpus, '--out', out, *args)
+        assert r.returncode == 1 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
+    assert not out.exists(), 'nothing was started'
+    for o, msg in [(tmp_path/'a_file', f"--out {tmp_path/'a_file'}: exists and is not a folder"),
+                   (tmp_path/'a_file'/'out', f"--out {tmp_path/'a_file'/'out'}: cannot be made, {tmp_path/'a_file'} is a file"),
+                   (Path('/proc/self/cmer-out'), '--out /proc/self/cmer-out: cannot be made, /proc/self is not writable')]:
+        r = cmer('run', '--corpus', tiny_corpus, '--out', o, '--steps', '1')
+        assert r.returncode == 1 and r.stderr.startswith(f'cmer: error: {msg}') and len(r.stderr.strip().splitlines()) == 1, (o, r.stderr)
+        assert 'Errno' not in r.stderr
+    assert (tmp_path/'a_file').read_text() == 'mine'
+    r = cmer('run', '--corpus', tiny_corpus, '--out', out, '--timeout', '0')
+    assert r.returncode == 2 and 'expected a whole number of seconds > 0' in r.stderr and not out.exists(), r.stderr
+
+
+def test_protocol_is_checked_right_after_step_01(tmp_path):
+    "Issue 19 item 4: what step 01's table shows a protocol cannot do stops the chain before step 02, with the reason."
+    csv = tmp_path/'mine.csv'
+    csv.write_text('id,label,text,speaker\n' + ''.join(f'u{i},{"calm" if i % 2 else "tense"},sentence number {i},Ann\n' for i in range(4)))
+    out = tmp_path/'out'
+    for args, msg in [([], "protocol 'loso': leave-one-session-out needs sessions, and this corpus has none"),      # the default, on a CSV without sessions
+                      (['--protocol', 'speaker'], "protocol 'speaker': leave-one-speaker-out needs at least 2 speakers; the corpus has 1"),
+                      (['--protocol', 'random'], "protocol 'random': fold random: no test utterances (4 utterance(s) in all)")]:
+        r = cmer('run', '--corpus', csv, '--out', out, *args)
+        assert r.returncode == 1 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, (args, r.stdout, r.stderr)
+        assert 'step evaluate cannot work on this corpus' in r.stderr and 'choose another with --protocol' in r.stderr
+        steps = [s['step'] for s in json.loads((out/'chain.json').read_text())['steps']]
+        assert steps == ['corpus'], steps                                                    # step 01 ran (or was current), nothing after it
+        assert sorted(p.name for p in (out/'notebooks').iterdir()) == ['01_corpus.ipynb']
 
 
 def test_typed_and_relative_values_reports_and_leftovers(tiny_corpus, tmp_path):
