@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .core import MissingResourceError, atomic_json, atomic_write, json_default
+from .core import MissingResourceError, atomic_json, atomic_write, json_default, check_folder, track
 from .model import MODALITIES, SEQUENTIAL, modality_code, load_checkpoint
 from .media import SR, find_tool, probe_video, VideoError, class_name, read_audio, sniff_audio
 
 # %% auto #0
-__all__ = ['IMAGE_FORMATS', 'COLORS', 'OUTPUTS', 'MediaError', 'probe_media', 'make_clip', 'extract_audio', 'speech_segments',
-           'fixed_windows', 'decoded_span', 'segment_faces', 'unified_probs', 'segment_context', 'fuse',
-           'read_checkpoint', 'Predictor', 'featurizers_from_meta', 'load_predictor', 'transcribe', 'segment_features',
-           'segment_table', 'segment_label', 'timeline_plot', 'summary_text', 'is_synthetic', 'check_out', 'predict',
-           'cli_predict']
+__all__ = ['IMAGE_FORMATS', 'COLORS', 'JSON_SCHEMA_VERSION', 'JSON_SCHEMA', 'OUTPUTS', 'MediaError', 'probe_media', 'make_clip',
+           'extract_audio', 'speech_segments', 'fixed_windows', 'decoded_span', 'segment_faces', 'unified_probs',
+           'segment_context', 'fuse', 'read_checkpoint', 'Predictor', 'featurizers_from_meta', 'load_predictor',
+           'transcribe', 'segment_features', 'segment_table', 'segment_label', 'timeline_plot', 'summary_text',
+           'segments_document', 'corpus_marker', 'is_synthetic', 'check_out', 'check_seconds', 'predict', 'cli_predict']
 
 # %% ../nbs/20_predict.ipynb #47713fee
 class MediaError(ValueError):
@@ -311,7 +311,7 @@ def transcribe(ys:list[np.ndarray], asr=None, progress:bool=False, chunk:int=8) 
     from cmer.audio_aug import FasterWhisperASR
     asr = asr or _cached('asr', lambda: FasterWhisperASR())
     out = []
-    for i in tqdm(range(0, len(ys), chunk), desc='transcripts', disable=not progress or len(ys) <= chunk, leave=False, unit='chunk'):
+    for i in track(range(0, len(ys), chunk), desc=f'transcripts ({chunk} segments each)', show=progress and len(ys) > chunk, unit='chunk'):
         out += asr.transcribe_many(ys[i:i + chunk])
     return [' '.join(t.split()) for t in out]
 
@@ -430,23 +430,70 @@ def summary_text(table:pd.DataFrame, info:dict) -> str:
         if len(table) > 12: lines.append(f"  ... {len(table) - 12} more in segments.csv")
     return '\n'.join(lines)
 
+# %% ../nbs/20_predict.ipynb #e5a0c002
+JSON_SCHEMA_VERSION = 1
+JSON_SCHEMA = """segments.json (schema_version 1); `cmer predict --json` prints the same document. Every key is always there.
+{"schema_version": 1,
+ "file": absolute path of the input,
+ "corpus_kind": null, "synthetic" or "paired": the file lies in a cmer demo corpus (its demo_corpus.json): SYNTHETIC
+                (espeak-ng speech) or PAIRED (real EmoDB speech, FER2013 faces, IEMOCAP sentences, paired by label);
+ "synthetic", "paired": the same as booleans;
+ "model": what was loaded, "model_card": its card's path or null, "model_synthetic": trained on the SYNTHETIC corpus;
+ "classes": the model's class codes in its order, e.g. ["neu", "ang", "sad", "hap"]; "class_names": their names;
+ "modalities": the modalities the MODEL reads, e.g. ["audio", "video", "text"];
+ "duration", "declared_duration": seconds the file declares; "decoded_duration": {"audio": s or null, "video": s or null};
+ "analysed": [0, s] the span analysed; "truncated": the file holds less than it declares;
+ "has_audio", "has_video": what the FILE holds;
+ "segmentation": how the segments were found; "notes": list of remarks (TRUNCATED, SYNTHETIC, PAIRED, missing modalities);
+ "n_segments": the number of segments;
+ "segments": [{"segment": 0-based index, "start", "end": seconds, "transcript": Whisper's words ("" if none),
+               "modalities": what THIS segment had, letters of AVT (A speech, V a detected face, T a transcript; "" if none),
+               "n_frames", "n_faces": frames taken, frames with a face,
+               "label": class code of the fused prediction ("" if no modality reached it), "emotion": its name,
+               "confidence": the fused probability of that class (null if none),
+               "probabilities": {"fused": {class: probability}, "audio": {...}, "video": {...}, "text": {...}}
+                                (a source is null where the model does not read it or the segment lacks it)}]}"""
+
+def segments_document(table:pd.DataFrame, info:dict, scores:dict[str, np.ndarray], classes:list) -> dict:
+    "The JSON document of `predict` (`JSON_SCHEMA`): `info`, then per segment its fields and `probabilities` as class -> probability per source."
+    def probs(src, i):
+        p = scores.get(src)
+        return None if p is None or np.isnan(p[i]).any() else {c: round(float(x), 5) for c, x in zip(classes, p[i])}
+    segs = [dict(segment=int(r.segment), start=float(r.start), end=float(r.end), transcript=str(r.transcript), modalities=str(r.modalities),
+                 n_frames=int(r.n_frames), n_faces=int(r.n_faces), label=str(r.label), emotion=str(r.emotion),
+                 confidence=None if pd.isna(r.confidence) else float(r.confidence),
+                 probabilities={src: probs(src, i) for src in ('fused', *MODALITIES)})
+            for i, r in enumerate(table.itertuples(index=False))]
+    return dict(schema_version=JSON_SCHEMA_VERSION, **info, segments=segs)
+
 # %% ../nbs/20_predict.ipynb #14e08dfc
 OUTPUTS = ('segments.csv', 'segments.json', 'timeline.png', 'summary.txt')
 
+def corpus_marker(path:str|Path, levels:int=6) -> dict|None:
+    "What the cmer demo corpus that `path` lies in is (`cmer.demo.corpus_kind` of the nearest folder above it holding `demo_corpus.json`: `{'kind': 'synthetic'|'paired', 'label', ...}`), or `None`."
+    for d in list(Path(path).resolve().parents)[:levels]:
+        if (d/'demo_corpus.json').exists():
+            from cmer.demo import corpus_kind
+            return corpus_kind(d)
+    return None
+
 def is_synthetic(path:str|Path, levels:int=6) -> bool:
-    "Whether `path` lies inside a cmer demo corpus (a folder above it holds `demo_corpus.json`): its results are SYNTHETIC."
-    return any((d/'demo_corpus.json').exists() for d in list(Path(path).resolve().parents)[:levels])
+    "Whether `path` lies inside a SYNTHETIC cmer demo corpus (espeak-ng speech; not a PAIRED one, whose speech is real)."
+    m = corpus_marker(path, levels)
+    return bool(m) and m['kind'] == 'synthetic'
 
 def check_out(out:str|Path) -> Path:
     "`out` if it is a writable folder or can be made one (its nearest existing folder is writable); `MediaError` at once otherwise."
-    out = Path(out).absolute()
-    if out.exists() and not out.is_dir(): raise MediaError(f"--out {out}: exists and is not a folder")
-    if out.is_symlink() and not out.exists(): raise MediaError(f"--out {out}: a link to {os.readlink(out)}, which does not exist")
-    base = out
-    while not base.exists(): base = base.parent
-    if not base.is_dir(): raise MediaError(f"--out {out}: cannot be made, {base} is a file")
-    if not os.access(base, os.W_OK | os.X_OK): raise MediaError(f"--out {out}: {base} is not writable")
-    return out
+    try: return check_folder(out, '--out')
+    except ValueError as e: raise MediaError(str(e)) from None
+
+def check_seconds(name:str, value, allow_zero:bool=False) -> float:
+    "`value` as seconds if it is a finite number > 0 (>= 0 with `allow_zero`); else `ValueError` naming `name`."
+    try: v = float(value)
+    except (TypeError, ValueError): v = float('nan')
+    if isinstance(value, bool) or not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} {value!r}: expected a finite number of seconds {'>= 0' if allow_zero else '> 0'}")
+    return v
 
 def _stage_dir(out:Path) -> Path:
     "A hidden staging folder on the filesystem of `out`: inside `out` if it exists (a mount point, a link elsewhere), else in its nearest existing folder."
@@ -469,6 +516,8 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
             max_segment:float=15.0, progress:bool=True, asr=None) -> dict:
     "Emotions of the speech segments of a video or audio `file` by `model` (default: the shipped default model); outputs to `out`."
     t_all = time.perf_counter(); secs = {}
+    window, min_silence, max_segment = (check_seconds(n, v, z) for n, v, z in
+                                        (('window', window, False), ('min_silence', min_silence, True), ('max_segment', max_segment, False)))
     out = check_out(out if out is not None else Path.cwd()/f"{Path(file).stem}_emotions")   # before any work
     media = probe_media(file)
     pred = model if isinstance(model, Predictor) else load_predictor(model)
@@ -517,25 +566,30 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     table = segment_table(segs, transcripts, feats, scores, pred.classes, faces)
     if not table.label.astype(bool).any():
         raise MediaError(f"{file}: none of its {len(segs)} segment(s) has a modality the model can use (no transcript, audio or face)")
-    synthetic = is_synthetic(file)
+    marker = corpus_marker(file)
+    kind = marker['kind'] if marker else None
+    synthetic, paired = kind == 'synthetic', kind == 'paired'
     if synthetic: notes.insert(0, 'SYNTHETIC: the file belongs to a cmer demo corpus (espeak-ng speech, FER2013 faces)')
+    if paired: notes.insert(0, 'PAIRED: the file belongs to a cmer PAIRED corpus: real speech (EmoDB), real faces (FER2013) and real '
+                               'IEMOCAP sentences, paired by label; not a real multimodal recording')
     if pred.synthetic: notes.insert(0, 'SYNTHETIC model: trained on the synthetic demo corpus (espeak-ng speech, FER2013 faces); '
                                        'its emotions show that the chain runs, not what this file expresses')
-    info = dict(file=str(Path(file).resolve()), synthetic=synthetic, model_synthetic=pred.synthetic, duration=media['duration'],
-                declared_duration=span['declared'], decoded_duration=span['decoded'], analysed=span['analysed'], truncated=span['truncated'],
+    info = dict(file=str(Path(file).resolve()), corpus_kind=kind, synthetic=synthetic, paired=paired, model_synthetic=pred.synthetic,
+                duration=media['duration'], declared_duration=span['declared'],
+                decoded_duration={k: span['decoded'].get(k) for k in ('audio', 'video')}, analysed=span['analysed'], truncated=span['truncated'],
                 has_audio=media['has_audio'], has_video=media['has_video'],
                 model=pred.name, model_card=pred.card, classes=pred.classes, class_names=[class_name(c) for c in pred.classes],
                 modalities=list(pred.modalities), segmentation=segmentation, notes=notes, n_segments=len(table))
-    res = dict(info=info, table=table, scores=scores, out=None)
+    doc = segments_document(table, info, scores, pred.classes)
+    res = dict(info=info, table=table, scores=scores, json=doc, out=None)
     t0 = time.perf_counter()
     stage = _stage_dir(out)
     try:
         table.to_csv(stage/'segments.csv', index=False)
-        (stage/'segments.json').write_text(json.dumps(dict(info, segments=json.loads(table.to_json(orient='records'))), indent=1,
-                                                      default=json_default, ensure_ascii=False) + '\n')
+        (stage/'segments.json').write_text(json.dumps(doc, indent=1, default=json_default, ensure_ascii=False) + '\n')
         short = 'default model' if pred.kind == 'default' else pred.name.replace(str(Path(pred.name.split(' ', 1)[-1]).parent) + os.sep, '')
         cut = f" - TRUNCATED: 0-{dur:.1f} s of {span['declared']:.1f} s decoded" if span['truncated'] else ''
-        title = (f"{'SYNTHETIC demo video ' if synthetic else ''}{Path(file).name}: {info['segmentation']}{cut}"
+        title = (f"{'SYNTHETIC demo video ' if synthetic else 'PAIRED corpus video ' if paired else ''}{Path(file).name}: {info['segmentation']}{cut}"
                  f"\nmodel: {short}{' - SYNTHETIC (trained on the demo corpus)' if pred.synthetic else ''}")
         timeline_plot(table, pred.classes, media['duration'], title, stage/'timeline.png', analysed=dur if span['truncated'] else None)
         summary = summary_text(table, info)
@@ -549,21 +603,29 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     return res
 
 # %% ../nbs/20_predict.ipynb #53b76c4d
+def _number(text:str):
+    "An argparse type: a number as typed (`check_seconds` then says what is wrong with it, naming the option)."
+    try: return float(text)
+    except ValueError: return text
+
 def cli_predict(argv:list[str]|None=None):
     "cmer predict: emotions of each speech segment of a video or audio file (CSV, JSON, timeline PNG)."
     ap = argparse.ArgumentParser(prog='cmer predict', description='Emotion of each speech segment of a video (mp4/avi/mkv/webm) or audio file, '
                                  'offline: voice activity, Whisper transcripts, faces, MFCC and sentence embeddings into a model. Writes '
-                                 'segments.csv, segments.json, timeline.png and summary.txt to --out.')
+                                 'segments.csv, segments.json, timeline.png and summary.txt to --out.',
+                                 epilog=JSON_SCHEMA, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('file', help='video or audio file')
     ap.add_argument('--model', help='a chain checkpoint (<out>/results/model.pt) or a default-model folder; default: the shipped default model')
     ap.add_argument('--out', help='output folder (default: ./<file name>_emotions)')
-    ap.add_argument('--window', type=float, default=4.0, help='seconds per segment when there is no speech (silent video)')
-    ap.add_argument('--max-segment', type=float, default=15.0, help='longest speech segment in seconds (longer ones are cut)')
+    ap.add_argument('--window', type=_number, default=4.0, help='seconds per segment when there is no speech (silent video; > 0)')
+    ap.add_argument('--max-segment', type=_number, default=15.0, help='longest speech segment in seconds (longer ones are cut; > 0)')
     ap.add_argument('--no-progress', action='store_true', help='no progress bars')
+    ap.add_argument('--json', action='store_true', help='print the JSON document (segments.json, described below) on stdout instead of the summary')
     a = ap.parse_args(argv)
-    if a.window <= 0 or a.max_segment <= 0: raise ValueError(f"--window {a.window} and --max-segment {a.max_segment} must be positive")
+    check_seconds('--window', a.window); check_seconds('--max-segment', a.max_segment)
     res = predict(a.file, a.model, a.out, window=a.window, max_segment=a.max_segment, progress=not a.no_progress)
     for n in res['info']['notes']:
         if n.startswith(('TRUNCATED', 'SYNTHETIC model')): print(f"cmer: warning: {n}", file=sys.stderr)
+    if a.json: print(json.dumps(res['json'], indent=1, default=json_default, ensure_ascii=False)); return
     print(res['summary'])
     print(f"outputs: {', '.join(OUTPUTS)} in {Path(res['out']).resolve()} ({res['seconds']['total']:.1f} s)")

@@ -69,7 +69,22 @@ def _check_outputs(out: Path, n_min: int = 1) -> pd.DataFrame:
         has = ~np.isnan(p).any(1)
         assert np.allclose(p[has].sum(1), 1, atol=1e-3), src
     assert t.label.isin(j['classes']).all()
+    # the JSON schema (issue 19 item 11): a version, the same keys for every model and file, probabilities as class -> p
+    assert j['schema_version'] == 1 and set(SCHEMA_KEYS) <= set(j) and set(j['decoded_duration']) == {'audio', 'video'}, sorted(j)
+    for sj, (_, r) in zip(j['segments'], t.iterrows()):
+        assert list(sj) == SEGMENT_KEYS and list(sj['probabilities']) == ['fused', 'audio', 'video', 'text'], sj
+        assert set(sj['modalities']) <= {'A', 'V', 'T'} and sj['modalities'] == (r.modalities if isinstance(r.modalities, str) else '')
+        for src, pr in sj['probabilities'].items():
+            assert pr is None or (list(pr) == j['classes'] and abs(sum(pr.values()) - 1) < 1e-3), (src, pr)
+            assert (pr is None) == (src != 'fused' and src not in j['modalities'] or f'p_{src}_{j["classes"][0]}' not in t
+                                    or np.isnan(r[f'p_{src}_{j["classes"][0]}'])), (src, pr)
     return t
+
+
+SCHEMA_KEYS = ['schema_version', 'file', 'corpus_kind', 'synthetic', 'paired', 'model_synthetic', 'duration', 'declared_duration',
+               'decoded_duration', 'analysed', 'truncated', 'has_audio', 'has_video', 'model', 'model_card', 'classes', 'class_names',
+               'modalities', 'segmentation', 'notes', 'n_segments', 'segments']
+SEGMENT_KEYS = ['segment', 'start', 'end', 'transcript', 'modalities', 'n_frames', 'n_faces', 'label', 'emotion', 'confidence', 'probabilities']
 
 
 def test_predict_clip_python(media, tmp_path):
@@ -210,3 +225,55 @@ def test_model_not_a_checkpoint(media, tmp_path, capsys, kind, message):
     lines = err.strip().splitlines()
     assert rc == 1 and len(lines) == 1 and lines[0].startswith(f'cmer: error: --model {p}: not a cmer checkpoint: ') and message in lines[0], lines
     assert not (tmp_path/'o').exists()
+
+
+def test_json_keys_are_the_same_for_every_model(media, av_checkpoint, tmp_path, capsys):
+    "The default model (AVT, late fusion) and a chain checkpoint (AT): the same keys; --json prints segments.json's document (issue 19 item 11)."
+    docs = []
+    for extra in ([], ['--model', av_checkpoint]):
+        out = tmp_path/f'o{len(docs)}'
+        rc, stdout, err = _cli(['predict', media['wav'], '--out', out, '--no-progress', '--json', *extra], capsys)
+        assert rc == 0, err
+        doc = json.loads(stdout)
+        assert doc == json.loads((out/'segments.json').read_text())
+        docs.append(doc)
+    a, b = docs
+    assert list(a) == list(b) == SCHEMA_KEYS
+    assert [list(x) for x in a['segments']] == [list(x) for x in b['segments']]
+    assert a['modalities'] == ['audio', 'video', 'text'] and b['modalities'] == ['audio', 'text']      # what each model reads
+    assert all(s['probabilities']['video'] is None for s in a['segments'] + b['segments'])           # an audio file: no face
+    r = subprocess.run([CMER, 'predict', '--help'], capture_output=True, text=True)
+    assert r.returncode == 0 and '"schema_version": 1' in r.stdout and '"probabilities"' in r.stdout and '--json' in r.stdout
+
+
+@pytest.mark.parametrize('args, message', [(['--window', 'nan'], '--window nan: expected a finite number of seconds > 0'),
+                                           (['--window', '0'], '--window 0.0: expected a finite number of seconds > 0'),
+                                           (['--max-segment', 'inf'], '--max-segment inf: expected a finite number of seconds > 0'),
+                                           (['--max-segment', 'long'], "--max-segment 'long': expected a finite number of seconds > 0")])
+def test_seconds_are_checked_before_any_work(media, tmp_path, args, message):
+    "Issue 19 item 2: `cmer predict --window nan` said `cannot convert float NaN to integer`; now one line naming the option, nothing written."
+    r = subprocess.run([CMER, 'predict', str(media['wav']), '--out', str(tmp_path/'o'), *args], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.strip() == f'cmer: error: {message}', r.stderr
+    assert not (tmp_path/'o').exists()
+
+
+def test_paired_media_are_called_paired(tmp_path, capsys):
+    "Issue 18 item 6: a file of a PAIRED corpus (real EmoDB speech) is PAIRED, never SYNTHETIC; a SYNTHETIC corpus's file stays SYNTHETIC."
+    from cmer.core import get_config
+    d = get_config().data_dir
+    if not d or not (d/'emodb').is_dir() or not (d/'iemocap.csv').exists(): pytest.skip('no real data folder with EmoDB (CMER_DATA)')
+    r = subprocess.run([CMER, 'demo-corpus', tmp_path/'paired', '--speech', 'emodb', '--max-per-speaker', '2', '--jobs', '1'],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    wav = sorted((tmp_path/'paired').rglob('*.wav'))[0]
+    rc, stdout, err = _cli(['predict', wav, '--out', tmp_path/'o', '--no-progress'], capsys)
+    assert rc == 0, err
+    j = json.loads((tmp_path/'o'/'segments.json').read_text())
+    assert (j['corpus_kind'], j['paired'], j['synthetic']) == ('paired', True, False), j
+    assert j['notes'][0].startswith('PAIRED: the file belongs to a cmer PAIRED corpus: real speech (EmoDB)')
+    text = stdout + (tmp_path/'o'/'summary.txt').read_text() + json.dumps(j)
+    assert 'SYNTHETIC' not in text and 'espeak' not in text, text
+    from cmer.demo import tiny_paths
+    from cmer.predict import corpus_marker, is_synthetic
+    tiny_wav = next(Path(tiny_paths()[0]).rglob('*.wav'))
+    assert corpus_marker(tiny_wav)['kind'] == 'synthetic' and is_synthetic(tiny_wav) and not is_synthetic(wav)
