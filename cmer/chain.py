@@ -297,6 +297,7 @@ def runnable_copy(path:str|Path, dest:str|Path, checks:bool=True) -> Path:
     Path(dest).write_text(json.dumps(nb))
     return Path(dest)
 
+# %% ../nbs/90_chain.ipynb #c4a1n013
 def _papermill():
     "papermill, imported without jsonschema's optional IRI format checker (`rfc3987_syntax` builds its grammars on import)."
     # measured: `import papermill` 1.5-3 s, 0.4 s without it, on every `cmer run`; nbformat never checks that format
@@ -359,6 +360,7 @@ def _watch(stream, head:str, path:Path, stop:threading.Event, every:float=0.25):
         stream.write('\r' + progress_line(head, read_progress(path), time.time() - t0, width) + '\x1b[K'); stream.flush()
     stream.write('\r\x1b[K'); stream.flush()
 
+# %% ../nbs/90_chain.ipynb #c4a1n015
 def _execute(step:Step, params:dict, out_nb:Path, kernel:str|None, timeout:int|None, checks:bool=True,
              scratch:Path|None=None, console=None, head:str=''):
     "Run `step`'s notebook with papermill; its kernel's temporary files, connection file and progress file live in `scratch` (removed after)."

@@ -495,6 +495,7 @@ def track(iterable:Iterable, total:int|None=None, desc:str|None=None, show:bool=
             if time.time() - last >= interval: _write_progress(path, state(False)); last = time.time()
     finally: _write_progress(path, state(True))
 
+# %% ../nbs/00_core.ipynb #c0f01d07
 def _guarded(fn, item):
     try: return True, fn(item)
     except Exception as e: return False, f'{type(e).__name__}: {e}'

@@ -512,6 +512,7 @@ def _publish(stage:Path, out:Path):
             shutil.copyfile(stage/name, tmp); os.replace(tmp, out/name)
     shutil.rmtree(stage, ignore_errors=True)
 
+# %% ../nbs/20_predict.ipynb #e5a0c005
 def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, window:float=4.0, min_silence:float=0.3,
             max_segment:float=15.0, progress:bool=True, asr=None) -> dict:
     "Emotions of the speech segments of a video or audio `file` by `model` (default: the shipped default model); outputs to `out`."

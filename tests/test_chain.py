@@ -1,32 +1,45 @@
 "The papermill chain end to end on the tiny SYNTHETIC demo corpus, through the installed `cmer` command."
-import json, subprocess, time
+import json, os, subprocess, time
 from pathlib import Path
 from conftest import CMER
-from cmer.chain import pipeline_steps, stale_temps
+from cmer.chain import pipeline_steps, stale_temps, plan_steps
 from cmer.core import load_manifest
 
 
-def cmer(*args, timeout=1800):
-    return subprocess.run([CMER, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+def cmer(*args, timeout=1800, env=None):
+    return subprocess.run([CMER, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_chain_runs_every_step_then_skips_them(tiny_corpus, tmp_path):
     out = tmp_path/'out'
-    r = cmer('run', '--corpus', tiny_corpus, '--out', out)
+    tmp, runtime = tmp_path/'tmp', tmp_path/'runtime'
+    for d in (tmp, runtime): d.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp), JUPYTER_RUNTIME_DIR=str(runtime))
+    r = cmer('run', '--corpus', tiny_corpus, '--out', out, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     steps = pipeline_steps()
+    plan = plan_steps(steps, steps, {})                       # augmentation steps nothing reads (issue 20 item 2)
     chain = json.loads((out/'chain.json').read_text())
     assert [s['step'] for s in chain['steps']] == [s.name for s in steps]
-    assert all(s['status'] == 'ran' for s in chain['steps'])
+    assert [s['status'] for s in chain['steps']] == ['not needed' if s.name in plan else 'ran' for s in steps], chain['steps']
     for s in steps:
+        if s.name in plan:
+            assert f"{s.number:02d} {s.name}: not needed: it makes only augmented views" in r.stdout
+            continue
         assert (out/'notebooks'/s.path.name).exists(), s.name
         assert load_manifest(out, s.name) is not None, f'{s.name} wrote no manifest'
+    # nothing outside the output folder (issue 19 item 10): no temporary folders of the chapter checks, no kernel connection files;
+    # no stray kernel log on the console; the progress line only on a terminal (this is a pipe)
+    assert sorted(tmp.iterdir()) == [] and sorted(runtime.iterdir()) == [], (sorted(tmp.iterdir()), sorted(runtime.iterdir()))
+    assert not (out/'.chain').exists()
+    assert 'KeyboardInterrupt' not in r.stderr and '[IPKernelApp]' not in r.stderr, r.stderr[-2000:]
+    assert '\r' not in r.stdout and '\x1b[K' not in r.stdout
     assert load_manifest(out, 'corpus')['report']['synthetic'] is True
     # every step's counts, warnings and failures are printed under it and kept in chain.json (issue 14 item 11)
     for s in chain['steps']:
         assert {'counts', 'n_warnings', 'n_failures', 'warnings', 'failures'} <= set(s), s
         assert s['n_warnings'] == len(load_manifest(out, s['step'])['warnings']), s['step']
-    assert 'n_utterances 40' in r.stdout and r.stdout.count(' warning') >= len(steps), r.stdout
+    assert 'n_utterances 40' in r.stdout and r.stdout.count(' warning') >= len(steps) - len(plan), r.stdout
     assert stale_temps(out) == [] and not list((out/'notebooks').glob('*.FAILED.ipynb')), 'a complete run leaves no temporary files'
     if any(s.name == 'evaluate' for s in steps):
         assert (out/'results'/'result.txt').exists()
@@ -34,7 +47,7 @@ def test_chain_runs_every_step_then_skips_them(tiny_corpus, tmp_path):
     t0 = time.time()
     r = cmer('run', '--corpus', tiny_corpus, '--out', out)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert all(s['status'] == 'skipped' for s in json.loads((out/'chain.json').read_text())['steps'])
+    assert all(s['status'] == ('not needed' if s['step'] in plan else 'skipped') for s in json.loads((out/'chain.json').read_text())['steps'])
     assert time.time() - t0 < 60, 'a fully up-to-date chain starts no kernel'
 
     r = cmer('run', '--corpus', tiny_corpus, '--out', out, '--steps', 'corpus', '-p', 'label_map=6class')
@@ -72,3 +85,17 @@ def test_demo_corpus_command_refuses_a_foreign_folder(tmp_path):
     r = cmer('demo-corpus', tmp_path, '--sessions', '1', '--per-session', '4')
     assert r.returncode == 1 and 'is not a cmer demo corpus' in r.stderr
     assert (tmp_path/'mine.txt').read_text() == 'precious'
+
+
+def test_text_only_steps_run_alone(tiny_corpus, tmp_path):
+    "Issue 20 item 2: `--steps corpus text_embed evaluate` works; a step that text_embed cannot do without runs with it, the others do not."
+    out = tmp_path/'out'
+    r = cmer('run', '--corpus', tiny_corpus, '--out', out, '--steps', 'corpus', 'text_embed', 'evaluate',
+             '-p', 'epochs=2', '-p', 'fusion_table=false', '-p', 'final_model=false')
+    assert r.returncode == 0, r.stdout + r.stderr
+    ran = [s['step'] for s in json.loads((out/'chain.json').read_text())['steps'] if s['status'] == 'ran']
+    needs = [n for s in pipeline_steps() if s.name == 'text_embed' for n in s.needs]
+    assert ran == ['corpus', *needs, 'text_embed', 'evaluate'], ran
+    for n in needs: assert f'runs too: step 07 text_embed needs its outputs' in r.stdout
+    assert load_manifest(out, 'audio_aug') is None and load_manifest(out, 'mfcc') is None
+    assert (out/'results'/'result.txt').exists() and (out/'features'/'text.npz').exists()
