@@ -170,20 +170,22 @@ def resolve_path_value(val, default=None, cwd:str|Path|None=None):
 _CMP = {'>=': operator.ge, '>': operator.gt, '<=': operator.le, '<': operator.lt, '!=': operator.ne}
 _NUM = r'[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?'
 
-def range_problem(value, spec:str) -> str|None:
-    "What `value` should be under the range note `spec` ('>= 1', '> 0, <= 1', '0..1', 'a | b'), or `None` if it fits."
+def range_problem(value, spec:str, integer:bool=False) -> str|None:
+    "What `value` should be under the range note `spec` ('>= 1', '> 0, <= 1', '0..1', 'a | b', each optionally followed by '(what it is)'), or `None` if it fits."
     spec = spec.strip()
-    if '|' in spec or re.fullmatch(r'[A-Za-z_][\w.-]*', spec):
-        choices = [c.strip().strip('\'"') for c in spec.split('|')]
+    m = re.fullmatch(r'(.*?)\s*\(([^()]*)\)', spec)
+    body, label = (m[1].strip(), m[2].strip()) if m else (spec, '')
+    if '|' in body or re.fullmatch(r'[A-Za-z_][\w.-]*', body):
+        choices = [c.strip().strip('\'"') for c in body.split('|')]
         return None if isinstance(value, str) and value in choices else f"one of {', '.join(choices)}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)): return f'a number {spec}'
-    if not math.isfinite(value): return f'a finite number {spec}'
-    for part in (p.strip() for p in spec.split(',')):
-        if m := re.fullmatch(rf'({_NUM})\s*\.\.\s*({_NUM})', part): ok = float(m[1]) <= value <= float(m[2])
-        elif m := re.fullmatch(rf'(>=|<=|!=|>|<)\s*({_NUM})', part): ok = _CMP[m[1]](value, float(m[2]))
-        else: raise ValueError(f"range note {spec!r}: cannot read {part!r} (expected e.g. '>= 1', '> 0, <= 1', '0..1' or 'a | b')")
-        if not ok: return spec
-    return None
+    noun = label or ('an integer' if integer else 'a number')
+    want, ok = [], True
+    for part in (p.strip() for p in body.split(',')):
+        if m := re.fullmatch(rf'({_NUM})\s*\.\.\s*({_NUM})', part): lo, hi = m[1], m[2]; want.append(f'in [{lo}, {hi}]'); test = lambda v: float(lo) <= v <= float(hi)
+        elif m := re.fullmatch(rf'(>=|<=|!=|>|<)\s*({_NUM})', part): op, x = m[1], m[2]; want.append(f'{op} {x}'); test = lambda v: _CMP[op](v, float(x))
+        else: raise ValueError(f"range note {spec!r}: cannot read {part!r} (expected e.g. '>= 1', '> 0, <= 1', '0..1' or 'a | b', then '(what it is)' if you like)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not test(value): ok = False
+    return None if ok else f"{noun} {', '.join(want)}"
 
 def non_finite(value) -> bool:
     "Whether `value` is, or holds (in a dict, list or tuple), a float that is NaN or infinite."
@@ -193,14 +195,13 @@ def non_finite(value) -> bool:
     return False
 
 def check_value(key:str, value, default, spec:str|None, step:str|None=None):
-    "Refuse (`ValueError`, one line) a parameter value that holds NaN/inf or is outside its range note `spec`; `None` passes where the default is `None`."
+    "Refuse (`ValueError`, one line, as `cmer.media.check_params` words it) a value that holds NaN/inf or is outside its range note `spec`; `None` passes where the default is `None`."
     where = f" of step {step}" if step else ''
     if non_finite(value): raise ValueError(f"parameter {key}{where}: {value!r} is not finite (nan or inf); give a finite number")
     if spec is None or (value is None and default is None): return value
-    want = range_problem(value, spec)
+    want = range_problem(value, spec, integer=isinstance(default, int) and not isinstance(default, bool))
     if want is None: return value
-    if want.startswith('one of'): raise ValueError(f"parameter {key}{where}: {value!r} is not {want}")
-    raise ValueError(f"parameter {key}{where}: {value!r} is out of range (expected {want})")
+    raise ValueError(f"{step + ': ' if step else ''}parameter out of range: {key}={value!r} (expected {want})")
 
 # %% ../nbs/90_chain.ipynb #c3f29075
 def _step_list(steps:list[Step]) -> str: return ', '.join(f'{s.number:02d} {s.name}' for s in steps)

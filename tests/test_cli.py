@@ -45,10 +45,10 @@ def test_ranges_selections_and_out_are_checked_before_any_work(tiny_corpus, tmp_
     "Issue 19 items 2 and 9: values out of range, NaN, parameters of unselected steps and bad --out folders: one line each, nothing made."
     out = tmp_path/'out'
     (tmp_path/'a_file').write_text('mine')
-    for args, msg in [(['-p', 'epochs=0'], 'parameter epochs of step evaluate: 0 is out of range (expected >= 1)'),
-                      (['-p', 'n_mfcc=0'], 'parameter n_mfcc of step mfcc: 0 is out of range (expected >= 1)'),
-                      (['-p', 'p_flip=1.5'], 'parameter p_flip of step image_aug: 1.5 is out of range (expected 0..1)'),
-                      (['--protocol', 'bogus'], "parameter protocol of step evaluate: 'bogus' is not one of loso, speaker, split, random"),
+    for args, msg in [(['-p', 'epochs=0'], 'evaluate: parameter out of range: epochs=0 (expected an integer >= 1)'),
+                      (['-p', 'n_mfcc=0'], 'mfcc: parameter out of range: n_mfcc=0 (expected an integer >= 1)'),
+                      (['-p', 'p_flip=1.5'], 'image_aug: parameter out of range: p_flip=1.5 (expected a probability in [0, 1])'),
+                      (['--protocol', 'bogus'], "evaluate: parameter out of range: protocol='bogus' (expected one of loso, speaker, split, random)"),
                       (['-p', 'lr=nan'], "parameter lr of step evaluate: 'nan' is not a finite number"),
                       (['-p', "model_config={'w_aug': 1e999}"], "parameter model_config of step evaluate: {'w_aug': inf} is not finite"),
                       (['-p', '04:n_mfcc=13', '--steps', '1'], 'parameter 04:n_mfcc: step 04 mfcc is not selected (selected: 01 corpus)'),

@@ -84,7 +84,8 @@ def test_installed_wheel_runs_steps_1_to_4_outside_the_repo(wheel, tiny_corpus, 
            'print(nbs_dir(), repo_root(), [m for m in ("nbdev", "pytest", "execnb") if u.find_spec(m)])', cwd=user, env=run_env)
     assert r.returncode == 0 and r.stdout.split() == [str(env/'share'/'cmer'/'nbs'), 'None', '[]'], r.stdout + r.stderr
     t1 = time.perf_counter()
-    r = sh(cmer, 'run', '--corpus', tiny_corpus, '--out', user/'out', '--steps', '1-4', cwd=user, env=run_env)
+    # --augment: steps 02 and 03 run too (by default nothing would read their augmented views: `not needed`)
+    r = sh(cmer, 'run', '--corpus', tiny_corpus, '--out', user/'out', '--steps', '1-4', '--augment', cwd=user, env=run_env)
     t_run = time.perf_counter() - t1
     print(f"wheel check: {how} in {t_install:.0f} s; cmer run --steps 1-4 in {t_run:.0f} s")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
