@@ -16,16 +16,18 @@ from .core import atomic_path
 from .context import ContextHead
 
 # %% auto #0
-__all__ = ['LOSS_TERMS', 'FUSIONS', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT', 'parse_modalities', 'modality_code', 'ModelConfig',
-           'length_mask', 'masked_mean_std', 'AttentivePool', 'reverse_padded', 'SeqEncoder', 'TextEncoder',
-           'utterance_norm', 'deltas', 'time_mask', 'Fusion', 'LateFusion', 'UnifiedModel', 'take_rows', 'random_batch',
-           'info_nce', 'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint',
-           'load_checkpoint']
+__all__ = ['LOSS_TERMS', 'FUSIONS', 'BRANCHES', 'STATS_POOLS', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT', 'parse_modalities',
+           'modality_code', 'ModelConfig', 'length_mask', 'masked_mean_std', 'AttentivePool', 'pool_stats',
+           'pool_stats_batch', 'reverse_padded', 'SeqEncoder', 'TextEncoder', 'StatsEncoder', 'utterance_norm',
+           'deltas', 'time_mask', 'Fusion', 'LateFusion', 'UnifiedModel', 'take_rows', 'random_batch', 'info_nce',
+           'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/09_model.ipynb #89f1a70b
 from .media import MODALITIES, CODES, FEATURE_FILES, SEQUENTIAL      # the shared vocabulary
 LOSS_TERMS = ('emotion', 'uni', 'gender', 'recon', 'xmodal', 'supcon', 'aug')
 FUSIONS = ('late', 'attention')
+BRANCHES = ('stats', 'deep')
+STATS_POOLS = ('meanstd', 'mean')
 
 def parse_modalities(spec:str|Sequence[str]|None) -> tuple[str, ...]:
     "Modality names in canonical order from `'AVT'`/`'AT'`/`'all'`/`None` or a list of names."
@@ -55,12 +57,20 @@ class ModelConfig:
     rnn_hidden: int = 64           # hidden units per direction of the recurrent layers
     video_proj: int = 128          # frame embeddings are projected to this size before the recurrent layer
     text_hidden: int = 256         # hidden units of the text MLP
+    branch: str = 'stats'          # each modality's branch: 'stats' (a sequence's statistics, mean and std over time, or the sentence embedding, standardised, then a linear map into the shared space and a linear head, with an L2 penalty per branch) or 'deep' (the sequence encoders: convolutions / BiLSTM + attentive pooling; an MLP for text)
+    stats_pool: str = 'meanstd'    # 'stats' branches: the statistics of a sequence, 'meanstd' (mean and std of each dimension) or 'mean'
+    stats_hidden: int = 0          # 'stats' branches: 0 = a linear map into the shared space; > 0 = one hidden layer (GELU) of this width before it
+    stats_dropout: float = 0.0     # 'stats' branches: dropout of the standardised statistics in training
+    l2: float = 0.01               # 'stats' branches: L2 penalty on each branch's weights (its map and its own head), added to the loss
+    l2_audio: float|None = None    # ... per branch, replacing `l2` where set (`cmer.train.train_model` chooses them on inner folds of the training speakers)
+    l2_video: float|None = None
+    l2_text: float|None = None
     dropout: float = 0.3           # dropout in encoders, fusion and heads
-    input_dropout: float = 0.2     # dropout of input dimensions (for a sequence: the same dimensions at every step)
+    input_dropout: float = 0.2     # 'deep' branches: dropout of input dimensions (for a sequence: the same dimensions at every step)
     fusion: str = 'late'           # 'late': gated late fusion, a learnt weight per modality on its log-probabilities; 'attention': the original's attention over projections + MLP
     uni_head: str = 'separate'     # the per-modality emotion classifier: 'separate' (one per modality; needed for TrainConfig.select='branch') or 'shared' (one head reads every projection)
     gate: str = 'global'           # late fusion's weights: 'global' (one learnt weight per modality) or 'utterance' (plus a term from each projection)
-    fused_grad: str = 'full'       # late fusion: the fused loss trains encoders and heads too ('full') or only the fusion weights ('gates')
+    fused_grad: str = 'gates'      # late fusion: the fused loss trains only the fusion weights ('gates': each branch is its modality's own model) or encoders and heads too ('full', the 'deep' recipe)
     gate_fit: str = 'train'        # late fusion's global weights and class bias: as trained ('train'), or refit on the early-stopping speaker after training ('val', stacking)
     modality_dropout: float = 0.3  # training only: chance of hiding each available modality from the fusion (one always stays)
     ogm_alpha: float = 0.0         # OGM-GE (Peng et al. 2022): damp the encoder gradients of the modality that dominates the batch, plus Gaussian noise; 0: off
@@ -91,7 +101,27 @@ class ModelConfig:
         if bad: raise ValueError(f"unknown loss term(s) {sorted(bad)}; terms: {LOSS_TERMS}")
         return replace(self, **{f'w_{t}': 0.0 for t in terms})
 
+    @classmethod
+    def deep(cls, **kw) -> ModelConfig:
+        "The sequence-encoder recipe of issue 11 (`branch='deep'`, the fused loss training the encoders too), with `kw` on top."
+        return cls(**(dict(branch='deep', fused_grad='full') | kw))
+
+    def branch_l2(self, m:str) -> float:
+        "The L2 penalty of modality `m`'s 'stats' branch."
+        v = getattr(self, f'l2_{m}', None)
+        return float(self.l2 if v is None else v)
+
     def __post_init__(self):
+        if self.branch not in BRANCHES: raise ValueError(f"ModelConfig.branch {self.branch!r}: expected one of {BRANCHES}")
+        if self.stats_pool not in STATS_POOLS: raise ValueError(f"ModelConfig.stats_pool {self.stats_pool!r}: expected one of {STATS_POOLS}")
+        if isinstance(self.stats_hidden, bool) or int(self.stats_hidden) != self.stats_hidden or self.stats_hidden < 0:
+            raise ValueError(f"ModelConfig.stats_hidden {self.stats_hidden!r}: expected an integer >= 0")
+        for k in ('l2', 'l2_audio', 'l2_video', 'l2_text', 'stats_dropout', 'dropout', 'input_dropout', 'modality_dropout'):
+            v = getattr(self, k)
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"ModelConfig.{k} {v!r}: expected a finite number >= 0")
+        for k in ('stats_dropout', 'dropout', 'input_dropout', 'modality_dropout'):
+            if getattr(self, k) >= 1: raise ValueError(f"ModelConfig.{k} {getattr(self, k)!r}: expected a probability below 1")
         for k, ok in (('fusion', FUSIONS), ('uni_head', ('shared', 'separate')), ('gate', ('global', 'utterance')), ('fused_grad', ('full', 'gates')), ('gate_fit', ('train', 'val'))):
             if getattr(self, k) not in ok: raise ValueError(f"ModelConfig.{k} {getattr(self, k)!r}: expected one of {ok}")
         if self.context_mode not in ('mean', 'attn', 'gru'): raise ValueError(f"ModelConfig.context_mode {self.context_mode!r}: expected one of ('mean', 'attn', 'gru')")
@@ -111,9 +141,9 @@ class ModelConfig:
         if bad: raise ValueError(f"ModelConfig: unknown setting(s) {sorted(bad)}; known: {[f.name for f in fields(cls)]}")
         return cls(**d)
 
-# what a checkpoint written before late fusion existed meant by the settings it lacks
+# what a checkpoint written before a setting existed meant by it (late fusion, dialogue context, the 'stats' branches came later)
 LEGACY_CONFIG = dict(fusion='attention', w_uni=0.0, uni_head='separate', gate='global', fused_grad='full', gate_fit='train', ogm_alpha=0.0,
-                     context=0, context_mode='mean', context_bidirectional=False)
+                     context=0, context_mode='mean', context_bidirectional=False, branch='deep')
 
 # %% ../nbs/09_model.ipynb #3196c51f
 def length_mask(lengths:torch.Tensor, T:int) -> torch.Tensor:
@@ -137,6 +167,23 @@ class AttentivePool(nn.Module):
         a = torch.softmax(s, dim=1).unsqueeze(-1)
         mean, sd = masked_mean_std(x, mask.unsqueeze(-1).to(x.dtype), self.std)
         return torch.cat([(a * x).sum(1), mean.squeeze(1)] + ([sd.squeeze(1)] if self.std else []), dim=-1)
+
+# %% ../nbs/09_model.ipynb #2984092f
+def pool_stats(seq:np.ndarray, pool:str='meanstd') -> np.ndarray:
+    "One utterance's `(T, d)` sequence → `(d,)` its mean (`'mean'`) or `(2d,)` mean then population std over the steps (`'meanstd'`), float32."
+    x = np.asarray(seq, np.float64)
+    if x.ndim != 2 or len(x) == 0: raise ValueError(f"pool_stats: expected a (T, d) sequence with T >= 1, got shape {x.shape}")
+    if pool not in STATS_POOLS: raise ValueError(f"pool_stats: pool {pool!r}, expected one of {STATS_POOLS}")
+    mean = x.mean(0)
+    out = mean if pool == 'mean' else np.concatenate([mean, np.sqrt(((x - mean) ** 2).mean(0) + 1e-5)])
+    return out.astype(np.float32)
+
+def pool_stats_batch(x:torch.Tensor, lengths:torch.Tensor, pool:str='meanstd') -> torch.Tensor:
+    "`pool_stats` of each row of a padded batch `(B, T, d)` over its first `lengths[b]` steps: `(B, d)` or `(B, 2d)`."
+    if pool not in STATS_POOLS: raise ValueError(f"pool_stats_batch: pool {pool!r}, expected one of {STATS_POOLS}")
+    m = length_mask(lengths.clamp(min=1), x.shape[1]).unsqueeze(-1).double()
+    mean, sd = masked_mean_std(x.double(), m, std=pool == 'meanstd')
+    return (mean.squeeze(1) if pool == 'mean' else torch.cat([mean.squeeze(1), sd.squeeze(1)], -1)).to(x.dtype)
 
 # %% ../nbs/09_model.ipynb #284c7e2c
 def reverse_padded(x:torch.Tensor, lengths:torch.Tensor) -> torch.Tensor:
@@ -189,6 +236,15 @@ class TextEncoder(nn.Module):
     def __init__(self, d_in:int, d_out:int, hidden:int=256, dropout:float=0.2):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(d_in, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d_out))
+    def forward(self, x:torch.Tensor, lengths=None) -> torch.Tensor: return self.net(x)
+
+class StatsEncoder(nn.Module):
+    "A modality's standardised statistics `(B, d_in)` → `(B, d_out)`: a linear map into the shared space (`hidden=0`) or one GELU layer of `hidden` units first."
+    def __init__(self, d_in:int, d_out:int, hidden:int=0, dropout:float=0.0):
+        super().__init__()
+        layers = [nn.Dropout(dropout)] if dropout else []
+        layers += [nn.Linear(d_in, hidden), nn.GELU(), nn.Linear(hidden, d_out)] if hidden else [nn.Linear(d_in, d_out)]
+        self.net = nn.Sequential(*layers)
     def forward(self, x:torch.Tensor, lengths=None) -> torch.Tensor: return self.net(x)
 
 # %% ../nbs/09_model.ipynb #aeb9a932
@@ -273,15 +329,20 @@ class UnifiedModel(nn.Module):
         self.dims = {m: int(dims[m]) for m in self.modalities}
         if cfg.audio_deltas not in (0, 1, 2): raise ValueError(f"audio_deltas {cfg.audio_deltas!r}: expected 0, 1 or 2")
         d = cfg.d_shared
+        self.stats = cfg.branch == 'stats'
+        self.pooled = {m: self.stats and SEQUENTIAL[m] for m in self.modalities}    # sequences the model reads through their statistics
+        self.in_dims = {m: self.dims[m] * (2 if self.pooled[m] and cfg.stats_pool == 'meanstd' else 1) for m in self.modalities}
         enc = {}
         for m in self.modalities:
-            if m == 'audio': enc[m] = SeqEncoder(self.dims[m] * (1 + cfg.audio_deltas), d, conv=cfg.audio_conv, layers=cfg.audio_layers,
+            if self.stats: enc[m] = StatsEncoder(self.in_dims[m], d, hidden=cfg.stats_hidden, dropout=cfg.stats_dropout)
+            elif m == 'audio': enc[m] = SeqEncoder(self.dims[m] * (1 + cfg.audio_deltas), d, conv=cfg.audio_conv, layers=cfg.audio_layers,
                                                  stride=cfg.audio_stride, rnn=cfg.audio_rnn, hidden=cfg.rnn_hidden, dropout=cfg.dropout,
                                                  std_pool=cfg.audio_std_pool)
             elif m == 'video': enc[m] = SeqEncoder(self.dims[m], d, proj=cfg.video_proj, rnn=cfg.video_rnn, hidden=cfg.rnn_hidden, dropout=cfg.dropout)
             else: enc[m] = TextEncoder(self.dims[m], d, hidden=cfg.text_hidden, dropout=cfg.dropout)
         self.encoders = nn.ModuleDict(enc)
-        self.proj_norm = nn.ModuleDict({m: nn.LayerNorm(d) for m in self.modalities})
+        # a LayerNorm would make a 'stats' branch's output blind to the scale of its map, and so to its L2 penalty
+        self.proj_norm = nn.ModuleDict({m: nn.Identity() if self.stats else nn.LayerNorm(d) for m in self.modalities})
         if cfg.fusion == 'late': self.late = LateFusion(d, len(self.modalities), self.n_classes, cfg.gate)
         else: self.fusion = Fusion(d, len(self.modalities), cfg.dropout)
         self.emotion_head = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d, self.n_classes))
@@ -291,22 +352,38 @@ class UnifiedModel(nn.Module):
         self.decoders = nn.ModuleDict({m: nn.Sequential(nn.Linear(d, 256), nn.GELU(), nn.Linear(256, self.target_dim(m)))
                                        for m in self.modalities})
         for m in self.modalities:
-            self.register_buffer(f'mean_{m}', torch.zeros(self.dims[m]))
-            self.register_buffer(f'std_{m}', torch.ones(self.dims[m]))
+            self.register_buffer(f'mean_{m}', torch.zeros(self.in_dims[m]))
+            self.register_buffer(f'std_{m}', torch.ones(self.in_dims[m]))
         # dialogue context (made last, so that the other layers start from the same weights whatever `context` is)
         self.context_head = ContextHead(d, self.n_classes, cfg.context, cfg.context_bidirectional, cfg.context_mode, cfg.dropout) if cfg.context else None
 
     def target_dim(self, m:str) -> int:
         "Size of modality `m`'s reconstruction target."
+        if self.stats: return self.in_dims[m]
         return 2 * self.dims[m] if m == 'audio' else self.dims[m]
+
+    @property
+    def pooled_modalities(self) -> tuple:
+        "The sequential modalities this model reads through their statistics (`cmer.train.collate` gives it those, precomputed)."
+        return tuple(m for m in self.modalities if self.pooled[m])
+
+    def l2_penalty(self) -> torch.Tensor:
+        "The L2 term of the 'stats' branches: the squared weights of each branch's map and own emotion head, times its `ModelConfig.branch_l2`."
+        total = self.gender_head.weight.new_zeros(())
+        if not self.stats: return total
+        for m in self.modalities:
+            ws = [p for n, p in self.encoders[m].named_parameters() if n.endswith('weight')]
+            if self.cfg.has_uni and self.cfg.uni_head == 'separate': ws.append(self.uni_heads[m][1].weight)
+            total = total + self.cfg.branch_l2(m) * sum((w ** 2).sum() for w in ws)
+        return total
 
     def set_normalization(self, stats:dict[str, tuple]):
         "Set the input normalisation: `{modality: (mean, std)}` per input dimension."
         for m, (mu, sd) in stats.items():
             if m not in self.dims: continue
             mu, sd = torch.as_tensor(np.asarray(mu), dtype=torch.float32), torch.as_tensor(np.asarray(sd), dtype=torch.float32)
-            if mu.shape != (self.dims[m],) or sd.shape != (self.dims[m],):
-                raise ValueError(f"normalisation of {m}: expected shape ({self.dims[m]},), got {tuple(mu.shape)} and {tuple(sd.shape)}")
+            if mu.shape != (self.in_dims[m],) or sd.shape != (self.in_dims[m],):
+                raise ValueError(f"normalisation of {m}: expected shape ({self.in_dims[m]},), got {tuple(mu.shape)} and {tuple(sd.shape)}")
             getattr(self, f'mean_{m}').copy_(mu); getattr(self, f'std_{m}').copy_(sd.clamp(min=1e-6))
 
     def normalization(self) -> dict[str, tuple[list, list]]:
@@ -314,16 +391,19 @@ class UnifiedModel(nn.Module):
         return {m: (getattr(self, f'mean_{m}').tolist(), getattr(self, f'std_{m}').tolist()) for m in self.modalities}
 
     def _inputs(self, batch:dict, m:str):
-        "Modality `m`'s normalised input, with padded steps zeroed, and its lengths."
-        x = (batch[m] - getattr(self, f'mean_{m}')) / getattr(self, f'std_{m}')
-        lens = batch.get(f'{m}_len')
+        "Modality `m`'s normalised input, with padded steps zeroed, and its lengths (a pooled modality: its standardised statistics, lengths None)."
+        x, lens = batch[m], batch.get(f'{m}_len')
+        if self.pooled[m]:
+            if x.dim() == 3: x = pool_stats_batch(x, lens, self.cfg.stats_pool)     # given as sequences (cmer predict); else precomputed
+            return (x - getattr(self, f'mean_{m}')) / getattr(self, f'std_{m}'), None
+        x = (x - getattr(self, f'mean_{m}')) / getattr(self, f'std_{m}')
         if SEQUENTIAL[m]: x = x * length_mask(lens, x.shape[1]).unsqueeze(-1)
         return x, lens
 
     def _input_dropout(self, x:torch.Tensor) -> torch.Tensor:
         "Training only: zero input dimensions at random, per utterance (over all steps of a sequence), and rescale."
         p = self.cfg.input_dropout
-        if not self.training or p <= 0: return x
+        if not self.training or p <= 0 or self.stats: return x
         shape = (x.shape[0], 1, x.shape[-1]) if x.dim() == 3 else x.shape
         return x * (torch.rand(shape, device=x.device) >= p).to(x.dtype) / (1 - p)
 
@@ -354,7 +434,7 @@ class UnifiedModel(nn.Module):
             if len(rows) == 0: continue
             x, lens = self._inputs(batch, m)
             x = self._input_dropout(x[rows])
-            if m == 'audio': x = self._audio_front(x, lens[rows])
+            if m == 'audio' and not self.stats: x = self._audio_front(x, lens[rows])
             h = self.encoders[m](x, None if lens is None else lens[rows])
             z = z.index_put((rows, torch.full_like(rows, j)), self.proj_norm[m](h))
         out = dict(proj=z, avail=avail, use=use)
@@ -394,7 +474,7 @@ class UnifiedModel(nn.Module):
         for j, m in enumerate(self.modalities):
             if not bool(avail[:, j].any()): continue
             x, lens = self._inputs(batch, m)
-            if not SEQUENTIAL[m]: out[m] = x; continue
+            if not SEQUENTIAL[m] or self.pooled[m]: out[m] = x; continue
             w = length_mask(lens, x.shape[1]).unsqueeze(-1).to(x.dtype)
             n = w.sum(1).clamp(min=1)
             mean = (x * w).sum(1) / n

@@ -15,13 +15,13 @@ from .core import Features, features_dir, load_features, make_features, save_fea
 from .context import context_index, gather_context, hide_speakers, REL_PAD
 from .corpus import load_utterances
 from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedModel, compute_losses,
-                        parse_modalities, modality_code)
+                        parse_modalities, modality_code, pool_stats)
 
 # %% auto #0
 __all__ = ['GENDER_IDS', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data', 'feature_files',
            'audio_choice', 'load_data', 'pad_sequences', 'collate', 'batch_order', 'feature_stats', 'class_weights',
-           'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'uni_logprobs', 'fit_gates',
-           'to_device', 'context_batches', 'context_rows', 'fit', 'predict']
+           'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'pool_kw', 'uni_logprobs',
+           'fit_gates', 'to_device', 'context_batches', 'context_rows', 'fit', 'predict', 'inner_splits', 'train_model']
 
 # %% ../nbs/10_train.ipynb #0e3706d1
 def synthetic_features(table:pd.DataFrame, modalities:str|Sequence[str]='AVT', dims:dict|None=None, frames:tuple=(40, 120),
@@ -70,6 +70,7 @@ class CorpusData:
     rows: dict = field(default_factory=dict)     # modality -> (n,) row of each utterance in feats[m], -1 if absent
     aug_rows: dict = field(default_factory=dict) # modality -> (n,) row in aug[m], -1 if absent
     provenance: dict = field(default_factory=dict)
+    _pooled: dict = field(default_factory=dict, repr=False, compare=False)   # (modality, view, pool) -> statistics of every feature row
 
     def __len__(self): return len(self.table)
     @property
@@ -84,6 +85,16 @@ class CorpusData:
     def avail(self) -> np.ndarray:
         "`(n, M)`: which modalities each utterance has."
         return np.stack([self.rows[m] >= 0 for m in self.modalities], 1) if self.modalities else np.zeros((len(self), 0), bool)
+    def pooled(self, m:str, view:str='orig', pool:str='meanstd') -> np.ndarray:
+        "`(rows of the feature file, d')`: `cmer.model.pool_stats` of every sequence of modality `m`'s features (`view='aug'`: of its augmented view), computed once."
+        f = self.feats[m] if view == 'orig' else self.aug[m]
+        key = (m, view, pool)
+        if key not in self._pooled:
+            d = f.dim[0] * (2 if pool == 'meanstd' else 1)
+            self._pooled[key] = np.stack([pool_stats(f[i], pool) if L > 0 else np.zeros(d, np.float32) for i, L in enumerate(f.lengths)]) \
+                                if len(f) else np.zeros((0, d), np.float32)
+        return self._pooled[key]
+
     def lengths(self, m:str) -> np.ndarray:
         "Sequence length of each utterance's modality `m` (0 if absent)."
         r = self.rows[m]; L = self.feats[m].lengths
@@ -98,7 +109,7 @@ class CorpusData:
         return CorpusData(self.table[keep].reset_index(drop=True), self.classes, {m: self.feats[m] for m in keep_m},
                           {m: self.aug[m] for m in keep_m if m in self.aug}, {m: self.rows[m][keep] for m in keep_m},
                           {m: self.aug_rows[m][keep] for m in keep_m if m in self.aug_rows},
-                          {**self.provenance, 'modalities': modality_code(keep_m), 'n_utterances': int(keep.sum())})
+                          {**self.provenance, 'modalities': modality_code(keep_m), 'n_utterances': int(keep.sum())}, self._pooled)
 
 def _check_features(f:Features, m:str, name:str) -> list[str]:
     if SEQUENTIAL[m]:
@@ -203,8 +214,10 @@ def pad_sequences(seqs:Sequence[np.ndarray|None], dim:int, cap:int|None=None, rn
         x[i, :L] = s[start:start + L]
     return x, lens
 
-def collate(data:CorpusData, idx:np.ndarray, view:str='orig', rng:np.random.Generator|None=None, max_frames:int=1000) -> dict:
-    "A padded batch of the utterances `idx`: features, lengths and `avail`; sequences cropped to `max_frames` (random window if `rng`)."
+def collate(data:CorpusData, idx:np.ndarray, view:str='orig', rng:np.random.Generator|None=None, max_frames:int=1000,
+            pooled:Sequence[str]=(), # sequential modalities given as their statistics (`CorpusData.pooled`), not as sequences
+            pool:str='meanstd') -> dict:
+    "A padded batch of the utterances `idx`: features, lengths and `avail`; sequences cropped to `max_frames` (random window if `rng`), or their statistics."
     idx = np.asarray(idx)
     b, avail = {}, []
     for m in data.modalities:
@@ -213,6 +226,11 @@ def collate(data:CorpusData, idx:np.ndarray, view:str='orig', rng:np.random.Gene
             ar = data.aug_rows[m][idx]; use_aug = ar >= 0
         else: ar, use_aug = None, np.zeros(len(idx), bool)
         avail.append(rows >= 0)
+        if m in pooled:
+            S = data.pooled(m, 'orig', pool); x = np.zeros((len(idx), S.shape[1]), np.float32)
+            ok = rows >= 0; x[ok] = S[rows[ok]]
+            if use_aug.any(): x[use_aug] = data.pooled(m, 'aug', pool)[ar[use_aug]]
+            b[m] = torch.from_numpy(x); continue
         if not SEQUENTIAL[m]:
             x = np.zeros((len(idx), f.dim[0]), np.float32)
             ok = rows >= 0; x[ok] = f.data[rows[ok]]
@@ -235,14 +253,15 @@ def batch_order(idx:np.ndarray, batch_size:int, rng:np.random.Generator, lengths
     return [batches[i] for i in rng.permutation(len(batches))]
 
 # %% ../nbs/10_train.ipynb #a343ee65
-def feature_stats(data:CorpusData, idx:np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    "Mean and std of each input dimension of each modality over the utterances `idx` (all frames of sequences)."
+def feature_stats(data:CorpusData, idx:np.ndarray, pooled:Sequence[str]=(), pool:str='meanstd') -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    "Mean and std of each input dimension of each modality over the utterances `idx` (all frames of sequences; of their statistics for the modalities in `pooled`)."
     out = {}
     for m in data.modalities:
         f, rows = data.feats[m], data.rows[m][np.asarray(idx)]
         rows = rows[rows >= 0]
-        if len(rows) == 0: out[m] = (np.zeros(f.dim[0], np.float32), np.ones(f.dim[0], np.float32)); continue
-        x = np.concatenate([f[int(r)] for r in rows]) if f.ragged else f.data[rows]
+        d = data.pooled(m, 'orig', pool).shape[1] if m in pooled else f.dim[0]
+        if len(rows) == 0: out[m] = (np.zeros(d, np.float32), np.ones(d, np.float32)); continue
+        x = data.pooled(m, 'orig', pool)[rows] if m in pooled else np.concatenate([f[int(r)] for r in rows]) if f.ragged else f.data[rows]
         x = x.astype(np.float64)
         out[m] = (x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-6).astype(np.float32))
     return out
@@ -267,10 +286,10 @@ def emotion_metrics(y_true:np.ndarray, y_pred:np.ndarray) -> dict:
 # %% ../nbs/10_train.ipynb #8c906175
 @dataclass
 class TrainConfig:
-    "Optimisation settings of `fit`."
-    epochs: int = 15             # most epochs (the cosine schedule spans them)
-    batch_size: int = 64
-    lr: float = 2e-3             # peak learning rate of AdamW
+    "Optimisation settings of `fit` and `train_model`."
+    epochs: int = 300            # most epochs (the cosine schedule spans them); with the whole training set in one batch an epoch is one step
+    batch_size: int = 0          # 0: every training utterance in one batch (the 'stats' branches read a few thousand vectors at most)
+    lr: float = 1e-2             # peak learning rate of AdamW
     weight_decay: float = 1e-2
     warmup: float = 0.05         # fraction of the steps with a linear warm-up; then cosine decay to 0
     patience: int = 5            # stop after this many epochs without a better validation UA ...
@@ -287,6 +306,9 @@ class TrainConfig:
     threads: int = 1             # CPU threads for torch; fixed so that a re-run adds numbers in the same order
     device: str = 'auto'         # where the model and batches live: 'auto' (CMER_DEVICE, else CUDA when torch sees a GPU), 'cpu', 'cuda', 'cuda:N'
     context_hide: float = 0.2    # with ModelConfig.context > 0: share of training targets whose context speakers read 'unknown' (so that prediction without diarization is trained)
+    tune: str = 'inner'          # 'inner' (`train_model`): each 'stats' branch's L2 penalty (from `l2_grid`) and the fusion weights are chosen on inner folds of the training speakers, then the model trains on every training utterance for `epochs`; 'val': early stopping on one held-out training speaker (the 'deep' recipe)
+    inner_folds: int = 4         # 'inner': folds of the training speakers (fewer when there are fewer speakers; by utterance with one speaker)
+    l2_grid: tuple = (1e-3, 1e-2, 1e-1, 1.0, 10.0)   # 'inner': the L2 penalties tried for each branch
 
     @classmethod
     def from_dict(cls, d:dict|None) -> TrainConfig:
@@ -296,8 +318,28 @@ class TrainConfig:
         if bad: raise ValueError(f"TrainConfig: unknown setting(s) {sorted(bad)}; known: {[f.name for f in fields(cls)]}")
         return cls(**d)
 
+    @classmethod
+    def deep(cls, **kw) -> TrainConfig:
+        "The optimisation of the 'deep' recipe (`ModelConfig.deep()`): mini-batches of 64, early stopping on a held-out training speaker."
+        return cls(**(dict(epochs=15, batch_size=64, lr=2e-3, tune='val') | kw))
+
     def __post_init__(self):
         if self.select not in ('fused', 'branch'): raise ValueError(f"TrainConfig.select {self.select!r}: expected 'fused' or 'branch'")
+        if self.tune not in ('inner', 'val'): raise ValueError(f"TrainConfig.tune {self.tune!r}: expected 'inner' or 'val'")
+        if self.val_by not in ('speaker', 'utterance'): raise ValueError(f"TrainConfig.val_by {self.val_by!r}: expected 'speaker' or 'utterance'")
+        def _int(k, lo):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo: raise ValueError(f"TrainConfig.{k} {v!r}: expected an integer >= {lo}")
+        for k, lo in (('epochs', 1), ('batch_size', 0), ('patience', 1), ('min_epochs', 0), ('min_batches', 1), ('train_frames', 1),
+                      ('max_frames', 1), ('threads', 0), ('inner_folds', 2)): _int(k, lo)
+        for k, lo, hi in (('lr', 0, math.inf), ('weight_decay', 0, math.inf), ('warmup', 0, 1), ('val_frac', 0, 1), ('grad_clip', 0, math.inf),
+                          ('context_hide', 0, 1)):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi or (k == 'lr' and v == 0):
+                raise ValueError(f"TrainConfig.{k} {v!r}: expected a finite number in [{lo}, {hi}]" + (" above 0" if k == 'lr' else ''))
+        self.l2_grid = tuple(sorted(float(v) for v in self.l2_grid))
+        if not self.l2_grid or not all(math.isfinite(v) and v >= 0 for v in self.l2_grid):
+            raise ValueError(f"TrainConfig.l2_grid {self.l2_grid!r}: expected one or more finite numbers >= 0")
 
 def validation_split(table:pd.DataFrame, idx:np.ndarray, by:str='speaker', frac:float=0.1, seed:int=42) -> tuple[np.ndarray, np.ndarray]:
     "Split training utterances `idx` into (train, validation) without touching any other utterance."
@@ -331,7 +373,8 @@ class FitResult:
     n_val: int
     batch_size: int      # used (smaller than asked on a small corpus, see `TrainConfig.min_batches`)
     branch_epochs: dict = field(default_factory=dict)   # with `TrainConfig.select='branch'`: the epoch each modality's branch comes from
-    gates: dict|None = None                             # late fusion refit on the validation set: its weights and class bias
+    gates: dict|None = None                             # late fusion refit on held-out predictions (the validation set, or the inner folds): its weights and class bias
+    tuning: dict|None = None                            # `train_model` with tune='inner': the penalties chosen per branch, their inner-fold UA, the folds
 
 def _modality_dropout(avail:torch.Tensor, p:float, g:torch.Generator) -> torch.Tensor:
     "Hide each available modality with probability `p`, keeping at least one per utterance."
@@ -364,12 +407,16 @@ def ogm_ge(model:UnifiedModel, out:dict, labels:torch.Tensor, alpha:float, g:tor
             prm.grad.mul_(k).add_(torch.randn(prm.grad.shape, generator=g).to(prm.grad.device) * sd)
     return coef
 
+def pool_kw(model:UnifiedModel) -> dict:
+    "`collate`'s arguments for what `model` reads: its pooled modalities and their statistics."
+    return dict(pooled=model.pooled_modalities, pool=model.cfg.stats_pool)
+
 def uni_logprobs(model:UnifiedModel, data:CorpusData, idx:np.ndarray, max_frames:int=1500) -> tuple[torch.Tensor, torch.Tensor]:
     "Each modality's own log-probabilities `(n, M, C)` of utterances `idx` and which modalities each has `(n, M)` (eval mode, no gradient)."
     model.eval(); parts, uses = [], []
     with torch.no_grad():
         for s in range(0, len(idx), 256):
-            o = model(to_device(collate(data, idx[s:s + 256], max_frames=max_frames), next(model.parameters()).device))
+            o = model(to_device(collate(data, idx[s:s + 256], max_frames=max_frames, **pool_kw(model)), next(model.parameters()).device))
             parts.append(torch.log_softmax(o['uni'], -1)); uses.append(o['use'])
     return torch.cat(parts), torch.cat(uses)
 
@@ -463,13 +510,14 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
         seed_everything(tc.seed)
         rng, g = np.random.default_rng(tc.seed), torch.Generator().manual_seed(tc.seed)
         model = UnifiedModel(data.dims, len(data.classes), mc)
-        model.set_normalization(feature_stats(data, train_idx))
+        pk = pool_kw(model)                  # the 'stats' branches read their sequences' statistics, precomputed once
+        model.set_normalization(feature_stats(data, train_idx, **pk))
         model.to(dev)
         y, gen = torch.from_numpy(data.labels).to(dev), torch.from_numpy(data.genders).to(dev)
         cw = torch.from_numpy(class_weights(data.labels[train_idx], len(data.classes))).to(dev) if tc.class_weighted else None
         opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         lengths = data.lengths('audio') if 'audio' in data.modalities else None
-        bs = max(min(8, tc.batch_size), min(tc.batch_size, len(train_idx) // max(1, tc.min_batches)))
+        bs = len(train_idx) if tc.batch_size == 0 else max(min(8, tc.batch_size), min(tc.batch_size, len(train_idx) // max(1, tc.min_batches)))
         def batches(r): return batch_order(train_idx, bs, r, lengths) if ctx_train is None else context_batches(data.table, train_idx, bs, r)
         n_batches = len(batch_order(train_idx, bs, np.random.default_rng(0)) if ctx_train is None else batches(np.random.default_rng(0)))
         total = max(1, tc.epochs * n_batches); warm = max(1, int(tc.warmup * total))
@@ -483,20 +531,21 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
             model.train(); te = time.perf_counter(); sums, n_seen = {}, 0
             for bidx in tqdm(batches(rng), desc=f'epoch {epoch}', disable=progress != 'batch', leave=False, unit='batch'):
                 if ctx_train is None:
-                    b = collate(data, bidx, rng=rng, max_frames=tc.train_frames)
+                    b = collate(data, bidx, rng=rng, max_frames=tc.train_frames, **pk)
                     o = model(to_device(b, dev), use=_modality_dropout(b['avail'], mc.modality_dropout, g).to(dev), recon=mc.w_recon > 0)
                     bt, fwd = b, None
                 else:      # the targets' context rows join the batch; the losses are the targets'
                     brows, cidx, crel, tpos = gather_context(bidx, *ctx_train)
                     crel = hide_speakers(crel, tc.context_hide, rng)
-                    b = collate(data, brows, rng=rng, max_frames=tc.train_frames)
+                    b = collate(data, brows, rng=rng, max_frames=tc.train_frames, **pk)
                     def fwd(b_): return model.forward_context(to_device(b_, dev), cidx, crel, tpos, use=_modality_dropout(b_['avail'], mc.modality_dropout, g).to(dev), recon=mc.w_recon > 0)
                     o, bt = fwd(b), {k: v[torch.from_numpy(tpos)] for k, v in b.items()}
                 o2 = None
                 if two_views:
-                    b2 = collate(data, bidx if fwd is None else brows, view='aug', rng=rng, max_frames=tc.train_frames)
+                    b2 = collate(data, bidx if fwd is None else brows, view='aug', rng=rng, max_frames=tc.train_frames, **pk)
                     o2 = model(to_device(b2, dev), use=_modality_dropout(b2['avail'], mc.modality_dropout, g).to(dev)) if fwd is None else fwd(b2)
                 L = compute_losses(model, o, to_device(bt, dev), y[bidx], gen[bidx], out2=o2, class_weight=cw)
+                if model.stats: L['l2'] = model.l2_penalty(); L['total'] = L['total'] + L['l2']
                 opt.zero_grad(set_to_none=True); L['total'].backward()
                 if mc.ogm_alpha > 0: ogm_ge(model, o, y[bidx], mc.ogm_alpha, g)
                 if tc.grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
@@ -571,7 +620,7 @@ def predict(model:UnifiedModel, data:CorpusData, idx:np.ndarray, modalities:str|
     order = np.argsort(data.lengths('audio')[idx], kind='stable') if 'audio' in data.modalities else np.arange(n)
     for s in range(0, n, batch_size):
         pos = order[s:s + batch_size]
-        b = collate(data, idx[pos], max_frames=max_frames)
+        b = collate(data, idx[pos], max_frames=max_frames, **pool_kw(model))
         use = b['avail'] & want if want is not None else b['avail']
         ok = use.any(1)
         if not bool(ok.any()): continue
@@ -598,7 +647,7 @@ def _predict_context(model, data, idx, modalities, batch_size, max_frames, ctx, 
     for s in range(0, n, batch_size):
         pos = np.arange(s, min(n, s + batch_size))
         brows, cidx, crel, tpos = gather_context(idx[pos], *ctx)
-        b = collate(data, brows, max_frames=max_frames)
+        b = collate(data, brows, max_frames=max_frames, **pool_kw(model))
         use = b['avail'].numpy() & want if want is not None else b['avail'].numpy()
         ok = use.any(1)                      # rows with none of the modalities asked for: neither targets nor context
         if not ok.all():
@@ -613,3 +662,72 @@ def _predict_context(model, data, idx, modalities, batch_size, max_frames, ctx, 
         _store(out, pos, o, torch.from_numpy(use[tpos]))
     out['coverage'] = float((out['pred'] >= 0).mean()) if n else 0.0
     return out
+
+# %% ../nbs/10_train.ipynb #5e7d3315
+def inner_splits(table:pd.DataFrame, idx:np.ndarray, k:int=4, seed:int=42) -> list[tuple[np.ndarray, np.ndarray]]:
+    "Up to `k` (train, held-out) splits of the utterances `idx`: by speaker (speakers dealt to folds largest first, in a seeded order), or by utterance, stratified by label, when `idx` has fewer than two speakers."
+    idx = np.asarray(idx, np.int64); rng = np.random.default_rng(seed)
+    spk = table.speaker.astype(str).to_numpy()[idx] if 'speaker' in table else np.full(len(idx), '')
+    names, counts = np.unique(spk, return_counts=True)
+    fold = np.zeros(len(idx), np.int64)
+    if len(names) >= 2:
+        k = min(k, len(names)); order = rng.permutation(len(names)); order = order[np.argsort(-counts[order], kind='stable')]
+        load, of = np.zeros(k), {}
+        for i in order: f = int(np.argmin(load)); of[names[i]] = f; load[f] += counts[i]
+        fold = np.array([of[s] for s in spk], np.int64)
+    else:
+        lab = table.label_id.to_numpy()[idx]; start = 0
+        for c in np.unique(lab):
+            pos = rng.permutation(np.flatnonzero(lab == c)); fold[pos] = (start + np.arange(len(pos))) % k; start += len(pos)
+    return [(idx[fold != j], idx[fold == j]) for j in range(k) if (fold == j).any() and (fold != j).any()]
+
+# %% ../nbs/10_train.ipynb #d4b2d59e
+def train_model(data:CorpusData, train_idx:np.ndarray, model_cfg:ModelConfig|None=None, train_cfg:TrainConfig|None=None,
+                val_idx:np.ndarray|None=None,   # a validation part given by the protocol: early stopping with tune='val', part of the training pool with 'inner'
+                progress:bool|str=True, desc:str='fit', split_seed:int|None=None) -> FitResult:
+    "Train the model for one training set as `TrainConfig.tune` says: penalties and fusion weights chosen on inner folds of the training speakers ('inner'), or early stopping on a held-out speaker ('val')."
+    mc, tc = model_cfg or ModelConfig(), train_cfg or TrainConfig()
+    train_idx = np.asarray(train_idx, np.int64)
+    if tc.tune == 'val':
+        if val_idx is None: tr, va = validation_split(data.table, train_idx, tc.val_by, tc.val_frac, tc.seed if split_seed is None else split_seed)
+        else: tr, va = train_idx, np.asarray(val_idx, np.int64)
+        return fit(data, tr, va, mc, tc, progress=progress, desc=desc)
+    t0 = time.perf_counter()
+    pool = train_idx if val_idx is None or not len(val_idx) else np.union1d(train_idx, np.asarray(val_idx, np.int64))
+    if len(pool) < 2: raise ValueError(f"fit: {len(pool)} training utterance(s); need at least 2")
+    splits = inner_splits(data.table, pool, tc.inner_folds, tc.seed)
+    grid = tc.l2_grid if mc.branch == 'stats' else (mc.l2,)
+    mods, y = data.modalities, data.labels
+    oof = np.full((len(grid), len(data), len(mods), len(data.classes)), np.nan, np.float32); use = np.zeros((len(data), len(mods)), bool)
+    bar = tqdm(total=len(grid) * len(splits) + 1, desc=f'{desc} (inner folds)', disable=not progress, leave=False, mininterval=2)
+    for gi, g in enumerate(grid):
+        cfg_g = replace(mc, context=0, l2=g, l2_audio=None, l2_video=None, l2_text=None)
+        for a, b in splits:
+            if len(a) < 2: continue
+            r = fit(data, a, None, cfg_g, tc, progress=False)
+            lp, u = uni_logprobs(r.model, data, b, tc.max_frames)
+            oof[gi, b], use[b] = lp.cpu().numpy(), u.cpu().numpy(); bar.update()
+    chosen, scores = {}, {}
+    for j, m in enumerate(mods):
+        rows = pool[use[pool, j] & np.isfinite(oof[0, pool, j, 0])]
+        if not len(rows): chosen[m] = mc.branch_l2(m); continue
+        s = [emotion_metrics(y[rows], oof[gi, rows, j].argmax(1))['ua'] for gi in range(len(grid))]
+        best = max(range(len(grid)), key=lambda i: (round(s[i], 9), i))          # ties: the stronger penalty
+        chosen[m], scores[m] = float(grid[best]), [round(v, 4) for v in s]
+    final = replace(mc, **{f'l2_{m}': chosen[m] for m in mods}) if mc.branch == 'stats' else mc
+    r = fit(data, pool, None, final, tc, progress=False, desc=desc); bar.update(); bar.close()
+    gates = None
+    if final.fusion == 'late':          # stacking: the fusion on the out-of-fold predictions at the chosen penalties
+        pick = [list(grid).index(chosen[m]) if mc.branch == 'stats' else 0 for m in mods]
+        lp = np.stack([oof[pick[j], pool, j] for j in range(len(mods))], 1)
+        ok = use[pool] & np.isfinite(lp[..., 0])
+        keep = ok.any(1)
+        if keep.any():
+            dev = next(r.model.parameters()).device
+            cw = torch.from_numpy(class_weights(y[pool][keep], len(data.classes))).to(dev) if tc.class_weighted else None
+            gates = fit_gates(r.model, torch.from_numpy(np.nan_to_num(lp[keep])).to(dev), torch.from_numpy(ok[keep]).to(dev),
+                              torch.from_numpy(y[pool][keep]).to(dev), cw)
+    r.model.eval()
+    r.gates, r.seconds, r.tuning = gates, time.perf_counter() - t0, dict(l2=chosen, val_ua=scores, grid=list(grid), inner_folds=len(splits),
+                                                                         held_out_speakers=[sorted(map(str, data.table.speaker.iloc[b].unique())) for _, b in splits])
+    return r
