@@ -64,7 +64,7 @@ def notebook_parameters(path:str|Path) -> dict|None:
             params[node.targets[0].id] = _literal(ast.get_source_segment(src, node.value))
     return params
 
-_NOTE = re.compile(r'(?:^|;)\s*range:\s*([^;]+)')
+_NOTE = re.compile(r'(?:^|;)\s*range:\s*([^;]+)')   # `; range: [1, inf)` at the end of a parameter's comment
 _NEEDS = re.compile(r'^needs:\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)')
 
 def parameter_notes(src:str) -> tuple[dict, list]:
@@ -167,25 +167,26 @@ def resolve_path_value(val, default=None, cwd:str|Path|None=None):
     return os.path.abspath(p) if exists else val
 
 # %% ../nbs/90_chain.ipynb #c4a1n002
-_CMP = {'>=': operator.ge, '>': operator.gt, '<=': operator.le, '<': operator.lt, '!=': operator.ne}
-_NUM = r'[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?'
+_NUM = r'[-+]?(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf'
+_INTERVAL = re.compile(rf'([\[(])\s*({_NUM})\s*,\s*({_NUM})\s*([\])])\s*(.*)')
 
 def range_problem(value, spec:str, integer:bool=False) -> str|None:
-    "What `value` should be under the range note `spec` ('>= 1', '> 0, <= 1', '0..1', 'a | b', each optionally followed by '(what it is)'), or `None` if it fits."
+    "What `value` should be under the range note `spec` (an interval `[1, inf)`, `(0, 1000]`, `[0, 1] a probability`; or words `a | b`), or `None` if it fits."
     spec = spec.strip()
-    m = re.fullmatch(r'(.*?)\s*\(([^()]*)\)', spec)
-    body, label = (m[1].strip(), m[2].strip()) if m else (spec, '')
-    if '|' in body or re.fullmatch(r'[A-Za-z_][\w.-]*', body):
-        choices = [c.strip().strip('\'"') for c in body.split('|')]
+    if not spec.startswith(('[', '(')):
+        choices = [c.strip().strip('\'"') for c in spec.split('|')]
+        if not all(re.fullmatch(r'[\w.+-]+', c) for c in choices):
+            raise ValueError(f"range note {spec!r}: expected an interval such as '[1, inf)', '(0, 1000]' or '[0, 1] a probability', or words 'a | b'")
         return None if isinstance(value, str) and value in choices else f"one of {', '.join(choices)}"
-    noun = label or ('an integer' if integer else 'a number')
-    want, ok = [], True
-    for part in (p.strip() for p in body.split(',')):
-        if m := re.fullmatch(rf'({_NUM})\s*\.\.\s*({_NUM})', part): lo, hi = m[1], m[2]; want.append(f'in [{lo}, {hi}]'); test = lambda v: float(lo) <= v <= float(hi)
-        elif m := re.fullmatch(rf'(>=|<=|!=|>|<)\s*({_NUM})', part): op, x = m[1], m[2]; want.append(f'{op} {x}'); test = lambda v: _CMP[op](v, float(x))
-        else: raise ValueError(f"range note {spec!r}: cannot read {part!r} (expected e.g. '>= 1', '> 0, <= 1', '0..1' or 'a | b', then '(what it is)' if you like)")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not test(value): ok = False
-    return None if ok else f"{noun} {', '.join(want)}"
+    m = _INTERVAL.fullmatch(spec)
+    if not m: raise ValueError(f"range note {spec!r}: expected an interval such as '[1, inf)', '(0, 1000]' or '[0, 1] a probability'")
+    lo, hi, lo_in, hi_in = float(m[2]), float(m[3]), m[1] == '[', m[4] == ']'
+    if math.isfinite(lo) and math.isfinite(hi) and lo_in and hi_in: want = f'in [{m[2]}, {m[3]}]'
+    else: want = ', '.join([f"{'>=' if lo_in else '>'} {m[2]}"] * math.isfinite(lo) + [f"{'<=' if hi_in else '<'} {m[3]}"] * math.isfinite(hi))
+    noun = m[5].strip() or ('an integer' if integer else 'a number')
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and (value >= lo if lo_in else value > lo) and (value <= hi if hi_in else value < hi))
+    return None if ok else f'{noun} {want}'.strip()
 
 def non_finite(value) -> bool:
     "Whether `value` is, or holds (in a dict, list or tuple), a float that is NaN or infinite."
