@@ -16,11 +16,12 @@ from .model import MODALITIES, SEQUENTIAL, modality_code, load_checkpoint
 from .media import SR, find_tool, probe_video, VideoError, class_name, read_audio, sniff_audio
 
 # %% auto #0
-__all__ = ['IMAGE_FORMATS', 'COLORS', 'JSON_SCHEMA_VERSION', 'JSON_SCHEMA', 'OUTPUTS', 'MediaError', 'probe_media', 'make_clip',
-           'extract_audio', 'speech_segments', 'fixed_windows', 'decoded_span', 'segment_faces', 'unified_probs',
-           'segment_context', 'fuse', 'read_checkpoint', 'Predictor', 'featurizers_from_meta', 'load_predictor',
-           'transcribe', 'segment_features', 'segment_table', 'segment_label', 'timeline_plot', 'summary_text',
-           'segments_document', 'corpus_marker', 'is_synthetic', 'check_out', 'check_seconds', 'predict', 'cli_predict']
+__all__ = ['IMAGE_FORMATS', 'AUDIO_CHUNK', 'COLORS', 'JSON_SCHEMA_VERSION', 'JSON_SCHEMA', 'OUTPUTS', 'MediaError', 'probe_media',
+           'make_clip', 'extract_audio', 'speech_segments', 'fixed_windows', 'decoded_span', 'segment_faces',
+           'unified_probs', 'segment_context', 'fuse', 'read_checkpoint', 'Predictor', 'featurizers_from_meta',
+           'load_predictor', 'transcribe', 'segment_features', 'segment_table', 'segment_label', 'timeline_plot',
+           'summary_text', 'segments_document', 'corpus_marker', 'is_synthetic', 'check_out', 'check_seconds',
+           'predict', 'cli_predict']
 
 # %% ../nbs/20_predict.ipynb #47713fee
 class MediaError(ValueError):
@@ -306,6 +307,8 @@ def _cached(key, make):
     if key not in _CACHE: _CACHE[key] = make()
     return _CACHE[key]
 
+AUDIO_CHUNK = 32   # segments per call of the audio featurizer (a multiple of its Whisper batch, 4: the features do not depend on it)
+
 def transcribe(ys:list[np.ndarray], asr=None, progress:bool=False, chunk:int=8) -> list[str]:
     "Whisper transcripts of audio pieces (16 kHz), a progress step per `chunk` pieces."
     from cmer.audio_aug import FasterWhisperASR
@@ -341,8 +344,11 @@ def segment_features(pred:Predictor, y:np.ndarray|None, segs:list[tuple[float, f
         secs['text_embed'] = time.perf_counter() - t0; t0 = time.perf_counter()
     transcripts = list(transcripts) if transcripts is not None else [''] * n
     if y is not None and 'audio' in pred.modalities:
-        ok = [i for i, p in enumerate(pieces) if len(p) >= fz['audio'].min_samples]
-        for i, x in zip(ok, fz['audio'].transform([pieces[i] for i in ok])): feats[i]['audio'] = x
+        ok, xs = [i for i, p in enumerate(pieces) if len(p) >= fz['audio'].min_samples], []
+        for k in track(range(0, len(ok), AUDIO_CHUNK), desc=f"{fz['audio'].name} ({AUDIO_CHUNK} segments each)", show=progress and len(ok) > AUDIO_CHUNK,
+                       unit='chunk'):                # in chunks that are whole encoder batches: the same features as in one call
+            xs += fz['audio'].transform([pieces[i] for i in ok[k:k + AUDIO_CHUNK]])
+        for i, x in zip(ok, xs): feats[i]['audio'] = x
         secs[fz['audio'].name] = time.perf_counter() - t0; t0 = time.perf_counter()
     if faces is not None and 'video' in pred.modalities:
         for i, v in enumerate(_video_features(pred, faces, transcripts)): feats[i]['video'] = v
