@@ -12,8 +12,8 @@ import soundfile as sf
 from .core import StepRun, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError, resolve_device
 from .corpus import load_utterances
 from .models import model_folder
-from .media import SR, read_audio, sniff_audio, find_tool
-from .text_aug import BackTranslator, default_cache_path
+from .media import SR, read_audio, sniff_audio, find_tool, check_params, is_device
+from .text_aug import BackTranslator, default_cache_path, parse_chain, TRANSLATORS
 
 # %% auto #0
 __all__ = ['ASR_BACKENDS', 'TTS_BACKENDS', 'BLOCK', 'normalize_words', 'word_errors', 'wer', 'ASR', 'FasterWhisperASR', 'VoskASR',
@@ -282,6 +282,14 @@ def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_
                    translator:str='apertium', tts:str='espeak-ng', voice_female:str='en+f3', voice_male:str='en+m3',
                    device:str='auto', force:bool=False) -> dict:
     "ASR -> translation round trip -> TTS for every utterance with audio; write the wavs, `audio_aug.csv` and the manifest."
+    try: parse_chain(chain); chain_ok = True
+    except ValueError: chain_ok = False
+    check_params('audio_aug', [('asr', asr, asr in ASR_BACKENDS, f'one of {list(ASR_BACKENDS)}'), ('tts', tts, tts in TTS_BACKENDS, f'one of {list(TTS_BACKENDS)}'),
+                               ('translator', translator, translator in TRANSLATORS, f'one of {list(TRANSLATORS)}'),
+                               ('chain', chain, chain_ok, "language codes joined by '>', e.g. 'en>ca>es>en'"),
+                               *((n, v, isinstance(v, str) and bool(v.strip()), 'an espeak-ng voice, e.g. en+f3') for n, v in (('voice_female', voice_female), ('voice_male', voice_male))),
+                               ('asr_model', asr_model, asr_model is None or isinstance(asr_model, (str, Path)), 'None, a model name or a folder'),
+                               ('device', device, is_device(device), "'auto', 'cpu', 'cuda' or 'cuda:N'"), ('force', force, isinstance(force, bool), 'true or false')])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     params = dict(corpus=str(corpus), out=str(out), asr=asr, asr_model=asr_model, chain=chain, translator=translator, tts=tts,
                   voice_female=voice_female, voice_male=voice_male, device=device)

@@ -9,6 +9,7 @@ from pathlib import Path
 from collections import Counter
 import numpy as np, pandas as pd
 from .core import StepRun, atomic_path, get_config, load_manifest, step_dir
+from .media import check_params
 
 # %% auto #0
 __all__ = ['UTT_RE', 'STRICT_HINT', 'COLUMNS', 'CSV_COLUMNS', 'SPLITS', 'MELD_SPLITS', 'MELD_COLUMNS', 'MELD_EMOTIONS',
@@ -535,6 +536,9 @@ def _corpus_inputs(corpus:Path, df:pd.DataFrame, rep:dict) -> list[Path]:
 def corpus_step(corpus:str|Path, out:str|Path, label_map:str|dict|Path='auto', labels:str|list|None='', strict:bool=True,
                 force:bool=False) -> dict:
     "Read `corpus`, map labels (`label_map`, `labels`), write `<out>/corpus/utterances.csv` and its manifest; return the manifest."
+    check_params('corpus', [('label_map', label_map, isinstance(label_map, (str, dict, Path)), f"'auto', one of {list(LABEL_MAPS)}, or a JSON file"),
+                            ('labels', labels, labels is None or isinstance(labels, (str, list, tuple)), "class names separated by commas, e.g. 'neu,ang,sad,hap'"),
+                            ('strict', strict, isinstance(strict, bool), 'true or false'), ('force', force, isinstance(force, bool), 'true or false')])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     parse_labels(labels)                                   # a malformed `labels` fails before any reading
     own = str(label_map) == 'auto'

@@ -12,6 +12,7 @@ from .core import (StepRun, MissingResourceError, get_config, atomic_path, load_
                        load_features, features_dir, step_dir, sha256, resolve_device, from_fields)
 from .corpus import load_utterances
 from .frames import load_frames, FrameStore, FrameSettings, frame_store, span_frames
+from .media import check_params, in_range, is_device
 
 # %% auto #0
 __all__ = ['FRAME_ENCODERS', 'BATCH_SIZE', 'SELECTIONS', 'FerFrameEncoder', 'clip_model_dir', 'ClipFrameEncoder', 'encoder_files',
@@ -288,9 +289,13 @@ class VideoFeaturizer:
 def frame_embed_step(corpus:str|Path, out:str|Path, encoder:str='fer', clip_dir:str|Path|None=None, selection:str='auto',
                      k:int=4, batch_size:int|None=None, device:str='auto', force:bool=False) -> dict:
     "Embed the selected frames of every utterance into `<out>/features/frames.npz`; return the manifest."
+    check_params('frame_embed', [('encoder', encoder, encoder in FRAME_ENCODERS, f'one of {list(FRAME_ENCODERS)}'),
+                                 ('selection', selection, selection in ('auto', *SELECTIONS), f"'auto' or one of {list(SELECTIONS)}"),
+                                 ('k', k, in_range(k, 1, integer=True), 'an integer >= 1 (frames kept per utterance)'),
+                                 ('batch_size', batch_size, batch_size is None or in_range(batch_size, 1, integer=True), 'None or an integer >= 1'),
+                                 ('clip_dir', clip_dir, clip_dir is None or isinstance(clip_dir, (str, Path)), 'None or a folder'),
+                                 ('device', device, is_device(device), "'auto', 'cpu', 'cuda' or 'cuda:N'"), ('force', force, isinstance(force, bool), 'true or false')])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
-    if encoder not in FRAME_ENCODERS: raise ValueError(f"encoder={encoder!r}: expected one of {list(FRAME_ENCODERS)}")
-    if k < 1: raise ValueError(f"k={k}: keep at least one frame per utterance")
     params = dict(corpus=str(corpus), out=str(out), encoder=encoder, clip_dir=str(clip_dir) if clip_dir else None,
                   selection=selection, k=k, batch_size=batch_size, device=device)
     fm = load_manifest(out, 'frames')

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd
 from .core import (StepRun, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, json_default, from_fields)
 from .corpus import load_utterances
 from .demo import corpus_kind
-from .media import VideoError, probe_video, find_tool
+from .media import VideoError, probe_video, find_tool, check_params, in_range
 
 # %% auto #0
 __all__ = ['HALVES', 'SPEAKER_SIDES', 'ACTIVE_MIN_NEIGHBORS', 'plan_frames', 'decode_frames', 'find_faces', 'detect_face',
@@ -26,7 +26,8 @@ def plan_frames(start:float, end:float, video:dict, fps:float=2.0, max_frames:in
         raise ValueError(f"times [{start}, {end}] s are not an interval")
     fv, dur, tol = video['fps'], video['duration'], 0.5 / video['fps']
     if start < -tol or end > dur + tol:
-        hint = f"; its header says {video['n_frames']} frames ({video['n_frames'] / fv:.1f} s): truncated?" if video['n_frames'] / fv > dur + tol else ''
+        hint = (f"; the video is TRUNCATED: its header declares {video.get('declared_duration', video['n_frames'] / fv):.1f} s"
+                if video.get('truncated') or video['n_frames'] / fv > dur + tol else '')
         raise ValueError(f"times [{start:.3f}, {end:.3f}] s lie outside the video (0-{dur:.3f} s{hint})")
     lo = int(np.ceil(start * fv - 1e-6)); hi = min(int(np.floor(end * fv + 1e-6)), int(round(dur * fv)) - 1)
     if hi < lo: raise ValueError(f"times [{start:.3f}, {end:.3f}] s hold no video frame (the video has {fv:g} frames/s)")
@@ -224,6 +225,7 @@ def extract_dialog(task:dict) -> dict:
     try: info = probe_video(video)
     except VideoError as e: res['errors'] = {r['utt_id']: str(e) for r in rows}; return res
     res['width'] = info['width']
+    if info.get('truncated'): res['warnings'].append(info['note'])     # TRUNCATED: said once per video, its utterances past the cut fail
     need, last, partner = {}, {}, {}   # frame number -> [(utterance, part)]; utterance -> its last frame; -> partner frames
     for r in rows:
         try:
@@ -420,12 +422,17 @@ def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12,
                 speaker_sides:str|dict|None=None, detect_faces:bool=True, crop_size:int=96, margin:float=1.07,
                 n_jobs:int=1, force:bool=False) -> dict:
     "Extract each utterance's frames and face crops into `<out>/frames/frames.npz`; return the manifest."
+    check_params('frames', [('fps', fps, in_range(fps, 0, 120, lo_open=True), 'frames per second > 0, at most 120'),
+                            ('max_frames', max_frames, in_range(max_frames, 1, integer=True), 'an integer >= 1'),
+                            ('side', side, side in HALVES, f'one of {list(HALVES)}'),
+                            ('crop_size', crop_size, in_range(crop_size, 8, 1024, integer=True), 'an integer from 8 to 1024 (pixels)'),
+                            ('margin', margin, in_range(margin, 0.5, 4), 'a factor from 0.5 to 4'),
+                            ('n_jobs', n_jobs, in_range(n_jobs, 1, integer=True), 'an integer >= 1'),
+                            ('detect_faces', detect_faces, isinstance(detect_faces, bool), 'true or false'), ('force', force, isinstance(force, bool), 'true or false')])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     sides, sides_from = resolve_speaker_sides(speaker_sides, corpus)
     kind = corpus_kind(corpus)
     truth = kind['speaker_sides']                         # known for cmer's generated corpora only
-    if side not in HALVES: raise ValueError(f"side={side!r}: expected one of {HALVES}")
-    if fps <= 0 or max_frames < 1 or crop_size < 8: raise ValueError(f"fps={fps}, max_frames={max_frames}, crop_size={crop_size}: need fps > 0, max_frames >= 1, crop_size >= 8")
     params = dict(corpus=str(corpus), out=str(out), fps=fps, max_frames=max_frames, side=side, speaker_sides=speaker_sides,
                   sides=sides, detect_faces=detect_faces, crop_size=crop_size, margin=margin, n_jobs=n_jobs)   # sides: as resolved
     table = step_dir(out, 'corpus')/'utterances.csv'

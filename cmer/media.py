@@ -4,7 +4,7 @@
 
 # %% ../nbs/00b_media.ipynb #adec557f
 from __future__ import annotations
-import json, shutil, subprocess, warnings
+import json, re, shutil, subprocess, warnings
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -12,8 +12,9 @@ from .core import MissingResourceError
 
 # %% auto #0
 __all__ = ['SR', 'MODALITIES', 'CODES', 'SEQUENTIAL', 'FEATURE_FILES', 'AUDIO_FEATURES', 'FEATURE_STEP', 'CLASS_NAMES', 'TOOLS',
-           'AUDIO_EXTENSIONS', 'class_name', 'feature_modality', 'find_tool', 'sniff_audio', 'read_audio', 'VideoError',
-           'frame_rate', 'probe_video', 'ParameterError', 'in_range', 'check_params']
+           'AUDIO_EXTENSIONS', 'class_name', 'feature_modality', 'find_tool', 'sniff_audio', 'wav_header',
+           'wav_truncation', 'read_audio', 'VideoError', 'frame_rate', 'probe_video', 'ParameterError', 'in_range',
+           'is_device', 'check_params']
 
 # %% ../nbs/00b_media.ipynb #d37b211c
 SR = 16000                                   # Hz: every audio signal in cmer (Whisper, Silero VAD and the MFCC all want 16 kHz)
@@ -61,11 +62,37 @@ def sniff_audio(path:str|Path) -> str:
     if head[4:8] == b'ftyp': return 'mp4'
     return 'unknown'
 
+def wav_header(path:str|Path) -> dict|None:
+    "A RIFF/WAVE file's format and data chunk: `{'sr', 'channels', 'block_align', 'declared_bytes', 'present_bytes'}`; None if it is not a plain RIFF wav."
+    with open(path, 'rb') as f:
+        head, size, fmt = f.read(12), Path(path).stat().st_size, None
+        if head[:4] != b'RIFF' or head[8:12] != b'WAVE': return None
+        while True:
+            ch = f.read(8)
+            if len(ch) < 8: return None
+            cid, n = ch[:4], int.from_bytes(ch[4:], 'little')
+            if cid == b'fmt ':
+                b = f.read(min(n, 16))
+                if len(b) < 16: return None
+                fmt = dict(channels=int.from_bytes(b[2:4], 'little'), sr=int.from_bytes(b[4:8], 'little'), block_align=int.from_bytes(b[12:14], 'little'))
+                f.seek(n - len(b) + (n & 1), 1)
+            elif cid == b'data':
+                return fmt and dict(fmt, declared_bytes=n, present_bytes=size - f.tell())
+            else: f.seek(n + (n & 1), 1)
+
+def wav_truncation(path:str|Path) -> tuple[float, float]|None:
+    "`(declared seconds, present seconds)` of a wav whose data chunk declares more audio than the file holds; None otherwise (or when the size is unknown: 0 or 0xFFFFFFFF, as streaming writers leave it)."
+    h = wav_header(path)
+    if not h or not h['block_align'] or not h['sr'] or h['declared_bytes'] in (0, 0xFFFFFFFF): return None
+    rate = h['block_align'] * h['sr']
+    declared, present = h['declared_bytes'] / rate, max(0, h['present_bytes']) / rate
+    return (declared, present) if declared - present > 0.01 else None
+
 AUDIO_EXTENSIONS = {'.wav': 'wav', '.ogg': 'ogg', '.opus': 'ogg', '.oga': 'ogg', '.flac': 'flac', '.mp3': 'mp3', '.aif': 'aiff', '.aiff': 'aiff',
                     '.m4a': 'mp4', '.mp4': 'mp4'}
 
 def read_audio(path:str|Path, sr:int=SR) -> tuple[np.ndarray, dict]:
-    "Mono float32 samples of an audio file at `sr` Hz, read by content; and `{'format', 'sr_in', 'channels', 'seconds', 'note'}`."
+    "Mono float32 samples of an audio file at `sr` Hz, read by content; and `{'format', 'sr_in', 'channels', 'seconds', 'note', 'truncated', 'declared_seconds'}`."
     import soundfile as sf
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path}: no such audio file")
@@ -89,12 +116,17 @@ def read_audio(path:str|Path, sr:int=SR) -> tuple[np.ndarray, dict]:
         except Exception as e2: raise ValueError(f"{path}: {kind} audio that cannot be decoded: {e2}") from None
     channels = y.shape[1]
     y = y.mean(axis=1) if channels > 1 else y[:, 0]
-    if not len(y): raise ValueError(f"{path}: no audio samples")
+    cut = wav_truncation(path) if kind == 'wav' else None
+    if cut:      # libsndfile reads what is there without a word: say so, as the chain and `cmer predict` do for video
+        note = '; '.join(filter(None, [note, f"{path}: TRUNCATED: its data chunk declares {cut[0]:.2f} s of audio but the file holds "
+                                                   f"{cut[1]:.2f} s; analysed 0-{cut[1]:.2f} s"]))
+    if not len(y): raise ValueError(f"{path}: no audio samples" + (f" (TRUNCATED: its data chunk declares {cut[0]:.2f} s)" if cut else ''))
     if sr_in != sr:
         import librosa
         y = librosa.resample(y, orig_sr=sr_in, target_sr=sr, res_type='soxr_hq')
     return np.ascontiguousarray(y, dtype=np.float32), dict(format=kind, sr_in=int(sr_in), channels=int(channels),
-                                                          seconds=round(len(y) / sr, 3), note=note)
+                                                          seconds=round(len(y) / sr, 3), note=note, truncated=bool(cut),
+                                                          declared_seconds=round(cut[0], 3) if cut else round(len(y) / sr, 3))
 
 # %% ../nbs/00b_media.ipynb #1c3d9444
 class VideoError(RuntimeError):
@@ -105,12 +137,12 @@ def frame_rate(s:str) -> float:
     a, _, b = str(s).partition('/')
     return float(a) / float(b or 1) if float(b or 1) else 0.0
 
-def probe_video(path:str|Path) -> dict:
-    "Frame rate, frame count, duration, size and start time of a video's first video stream (ffprobe)."
+def probe_video(path:str|Path, tol:float=0.5, rel:float=0.01) -> dict:
+    "Frame rate, frame count (as declared), readable duration, size and start time of a video's first video stream (ffprobe); `truncated` when the readable packets fall short of the declared length by more than `tol` s and `rel` of it."
     path = Path(path)
     if not path.exists(): raise VideoError(f"video {path} does not exist")
-    r = subprocess.run([find_tool('ffprobe'), '-v', 'error', '-select_streams', 'v:0', '-show_entries',
-                        'stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,duration,start_time:format=duration',
+    r = subprocess.run([find_tool('ffprobe'), '-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries',
+                        'stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets,duration,start_time:format=duration',
                         '-of', 'json', str(path)], capture_output=True, text=True)
     info = json.loads(r.stdout or '{}') if r.returncode == 0 else {}
     if not info.get('streams'):
@@ -120,8 +152,16 @@ def probe_video(path:str|Path) -> dict:
     dur = float(s.get('duration') or fmt.get('duration') or 0)
     if fps <= 0 or dur <= 0: raise VideoError(f"video {path}: no frame rate or duration (fps={fps}, duration={dur})")
     n = int(s['nb_frames']) if str(s.get('nb_frames', '')).isdigit() else int(round(dur * fps))
-    return dict(fps=fps, n_frames=n, duration=dur, width=int(s['width']), height=int(s['height']),
-                start_time=float(s.get('start_time') or 0))
+    declared = max(dur, n / fps)
+    readable = int(s['nb_read_packets']) if str(s.get('nb_read_packets', '')).isdigit() else None
+    span = min(dur, readable / fps) if readable is not None else dur
+    cut = declared - span > max(tol, rel * declared)
+    if cut and span <= 0: raise VideoError(f"video {path}: TRUNCATED: declares {declared:.1f} s but holds no readable frame")
+    note = (f"video {path}: TRUNCATED: its header declares {n} frames ({declared:.1f} s) but only {readable} frames ({span:.1f} s) can be read; "
+            f"analysed 0-{span:.1f} s") if cut else ''
+    return dict(fps=fps, n_frames=n, duration=span if cut else dur, width=int(s['width']), height=int(s['height']),
+                start_time=float(s.get('start_time') or 0), declared_duration=round(declared, 3), readable_frames=readable,
+                truncated=bool(cut), note=note)
 
 # %% ../nbs/00b_media.ipynb #592fa992
 class ParameterError(ValueError):
@@ -135,6 +175,10 @@ def in_range(v, lo=None, hi=None, integer:bool=False, lo_open:bool=False, hi_ope
     if lo is not None and (v <= lo if lo_open else v < lo): return False
     if hi is not None and (v >= hi if hi_open else v > hi): return False
     return True
+
+def is_device(v) -> bool:
+    "Whether `v` names a device cmer can run on: 'auto', 'cpu', 'cuda' or 'cuda:N'."
+    return isinstance(v, str) and re.fullmatch(r'auto|cpu|cuda(:\d+)?', v.strip().lower()) is not None
 
 def check_params(step:str, checks:Sequence[tuple]) -> None:
     "Refuse out-of-range parameters of `step` before any work: `checks` are `(name, value, ok, expected)`; every bad one in one `ParameterError`."

@@ -14,6 +14,7 @@ from .core import (StepRun, get_config, load_manifest, step_dir, features_dir, m
 from .corpus import load_utterances
 from .models import model_dir, MODELS
 from .text_aug import load_augmented
+from .media import check_params, in_range, is_device
 
 # %% auto #0
 __all__ = ['BATCH_SIZE', 'load_encoder', 'embed', 'TextSettings', 'TextFeaturizer', 'text_embed_step', 'text_embed_summary']
@@ -97,6 +98,10 @@ class TextFeaturizer:
 def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_size:int|None=None, normalize:bool=True,
                     device:str='auto', force:bool=False) -> dict:
     "Embed transcripts and back-translated transcripts -> `<out>/features/text.npz`, `text_aug.npz`; return the manifest."
+    check_params('text_embed', [('model', model, isinstance(model, (str, Path)) and bool(str(model).strip()), "a model name ('minilm', 'mpnet') or a folder"),
+                                ('batch_size', batch_size, batch_size is None or in_range(batch_size, 1, integer=True), 'None or an integer >= 1'),
+                                ('normalize', normalize, isinstance(normalize, bool), 'true or false'),
+                                ('device', device, is_device(device), "'auto', 'cpu', 'cuda' or 'cuda:N'"), ('force', force, isinstance(force, bool), 'true or false')])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     params = dict(corpus=str(corpus), out=str(out), model=model, batch_size=batch_size, normalize=normalize, device=device)
     table, aug_csv = step_dir(out, 'corpus')/'utterances.csv', step_dir(out, 'text_aug')/'augmented.csv'

@@ -23,11 +23,13 @@ def test_bad_wavs_are_failures_of_their_own(tiny_corpus, tmp_path):
     c = tmp_path/'corpus'; shutil.copytree(tiny_corpus, c)
     wavs = sorted(c.glob('Session1/sentences/wav/*/*.wav'))
     wavs[0].write_bytes(b''); wavs[1].write_text(Path('/etc/passwd').read_text() if Path('/etc/passwd').exists() else 'root:x:0:0\n')
+    b = wavs[2].read_bytes(); wavs[2].write_bytes(b[:44 + (len(b) - 44) // 2])       # cut short: its header still declares all of it
     r = cmer('run', '--corpus', c, '--out', tmp_path/'out', '--steps', '1', '4', '--checks', 'never')
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     fails = {f['item']: f['error'] for f in manifest(tmp_path/'out', 'mfcc')['failures']}
     assert 'empty file (0 bytes)' in fails[f'{wavs[0].stem} (mfcc)'] and 'not a readable audio file' in fails[f'{wavs[1].stem} (mfcc)'], fails
     assert manifest(tmp_path/'out', 'mfcc')['report']['mfcc']['n_features'] == 38
+    assert any(f'{wavs[2]}: TRUNCATED: its data chunk declares' in w for w in manifest(tmp_path/'out', 'mfcc')['warnings'])   # issue 19 item 5
 
 
 def test_image_augmentation_switched_off_runs(tiny_corpus, tmp_path):
