@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_corpus.ipynb #b8ce2093
 from __future__ import annotations
-import csv, re, json
+import csv, os, re, json
 from pathlib import Path
 from collections import Counter
 import numpy as np, pandas as pd
@@ -12,12 +12,12 @@ from .core import StepRun, atomic_path, get_config, load_manifest, step_dir
 from .media import check_params
 
 # %% auto #0
-__all__ = ['UTT_RE', 'STRICT_HINT', 'COLUMNS', 'CSV_COLUMNS', 'SPLITS', 'MELD_SPLITS', 'MELD_COLUMNS', 'MELD_EMOTIONS',
-           'MELD_SENTIMENTS', 'LABEL_MAPS', 'AUTO_LABEL_MAP', 'parse_utt_id', 'CorpusFormatError', 'decode_lines',
-           'csv_records', 'parse_emo_evaluation', 'parse_transcription', 'turn_positions', 'read_iemocap',
-           'write_fixture_corpus', 'read_order_csv', 'read_flat_csv', 'parse_labels', 'read_csv_corpus', 'read_meld',
-           'write_meld_fixture', 'corpus_format', 'read_corpus', 'get_label_map', 'resolve_label_map',
-           'apply_label_map', 'corpus_step', 'load_utterances', 'corpus_summary']
+__all__ = ['UTT_RE', 'STRICT_HINT', 'COLUMNS', 'CSV_COLUMNS', 'SPLITS', 'OUTSIDE_HINT', 'MELD_SPLITS', 'MELD_COLUMNS',
+           'MELD_EMOTIONS', 'MELD_SENTIMENTS', 'LABEL_MAPS', 'AUTO_LABEL_MAP', 'MANY', 'parse_utt_id',
+           'CorpusFormatError', 'decode_lines', 'csv_records', 'parse_emo_evaluation', 'parse_transcription',
+           'turn_positions', 'read_iemocap', 'write_fixture_corpus', 'read_order_csv', 'read_flat_csv', 'parse_labels',
+           'outside', 'read_csv_corpus', 'read_meld', 'write_meld_fixture', 'corpus_format', 'read_corpus',
+           'get_label_map', 'resolve_label_map', 'apply_label_map', 'corpus_step', 'load_utterances', 'corpus_summary']
 
 # %% ../nbs/01_corpus.ipynb #982def9c
 UTT_RE = re.compile(r'^Ses(?P<session>\d{2})(?P<lead>[FM])_(?P<rest>.+)_(?P<gender>[FM])(?P<turn>[0-9][0-9A-Za-z]*)$')
@@ -70,6 +70,9 @@ def csv_records(path:str|Path, fallback:list|None=None) -> tuple[list[str], int,
         try: rec = next(it)
         except StopIteration: break
         except csv.Error as e:
+            if 'field larger than field limit' in str(e):
+                raise CorpusFormatError(problems + [f"{path}:{last + 1}: a field longer than {csv.field_size_limit():,} characters (the csv module's limit) "
+                                                    f"starts in this record; no transcript or path is that long (or a quote opened here is never closed)"]) from None
             raise CorpusFormatError(problems + [f"{path}:{last + 1}: not valid CSV from this line on ({e}; an unclosed quote?)"]) from None
         first, last = last + 1, it.line_num
         if any(n in bad for n in range(first, last + 1)): continue       # reported above
@@ -273,13 +276,20 @@ def parse_labels(labels:str|list|None) -> list[str]|None:
     if '' in out or len(set(out)) != len(out): raise ValueError(f"labels {labels!r}: expected distinct non-empty names separated by commas, e.g. 'neu,ang,sad,hap'")
     return out
 
+def outside(p:str|Path, root:str|Path) -> bool:
+    "Whether path `p` as written (`..` resolved, symbolic links not followed) leaves folder `root`."
+    a, b = os.path.normpath(os.path.abspath(p)), os.path.normpath(os.path.abspath(root))
+    return os.path.commonpath([a, b]) != b
+
 def _media(v:str, base:Path) -> tuple[str, bool]:
     if not v: return '', True
     p = Path(v).expanduser(); p = p if p.is_absolute() else base/p
     return (str(p.resolve()), True) if p.exists() else ('', False)
 
-def read_csv_corpus(path:str|Path, labels:str|list|None=None, strict:bool=True) -> tuple[pd.DataFrame, dict]:
-    "The utterance table of a generic CSV (`id`, `label`, text/audio/video, optional metadata); with `labels`, any other label is an error."
+OUTSIDE_HINT = "To read media from outside the corpus folder, pass allow_outside=True (cmer run ... -p allow_outside=true)."
+
+def read_csv_corpus(path:str|Path, labels:str|list|None=None, strict:bool=True, allow_outside:bool=False) -> tuple[pd.DataFrame, dict]:
+    "The utterance table of a generic CSV (`id`, `label`, text/audio/video, optional metadata); with `labels`, any other label is an error; media paths that leave the CSV's folder are refused unless `allow_outside`."
     path, fallback = Path(path), []
     hdr, hline, recs = csv_records(path, fallback)
     cols = [_CSV_ALIASES.get(h.lower(), h.lower()) for h in hdr]
@@ -323,6 +333,10 @@ def read_csv_corpus(path:str|Path, labels:str|list|None=None, strict:bool=True) 
         gender = _GENDERS.get(v.get('gender', '').lower(), None) if v.get('gender') else ''
         if gender is None: bad('gender', f"{v['gender']!r}: expected F or M (female/male), or empty")
         if not (v.get('text') or v.get('audio') or v.get('video')): bad('text', 'no text, audio or video for this utterance')
+        for c in ('audio', 'video'):
+            m = v.get(c, '')
+            if m and not allow_outside and outside(Path(m).expanduser() if Path(m).expanduser().is_absolute() else base/m, base):
+                bad(c, f"{m!r} is outside the corpus folder {base}; refused")
         dialog = v.get('dialog') or uid
         if position is not None and (dialog, position) in pos_seen:
             bad('position', f"turn {position} of dialog {dialog!r} is also on line {pos_seen[dialog, position]}")
@@ -336,7 +350,9 @@ def read_csv_corpus(path:str|Path, labels:str|list|None=None, strict:bool=True) 
                          start=num['start'], end=num['end'], transcript=v.get('text', ''), label_raw=lab,
                          valence=num['valence'], arousal=num['arousal'], dominance=num['dominance'], wav=wav, video=video,
                          position=position, split=split))
-    if problems and strict: raise CorpusFormatError(problems, hint=STRICT_HINT)
+    if problems and strict:
+        far = any('is outside the corpus folder' in p for p in problems)
+        raise CorpusFormatError(problems, hint=STRICT_HINT + (f"\n{OUTSIDE_HINT}" if far else ''))
     df = pd.DataFrame(rows, columns=COLUMNS)
     if 'position' in cols: source = 'position column'
     else: df['position'], source = turn_positions(df), 'start time' if 'start' in cols else 'file order'
@@ -453,14 +469,14 @@ def corpus_format(path:str|Path) -> str:
     raise CorpusFormatError([f"{path}:1: header {hdr}: expected id, label and at least one of text, audio, video (a corpus of your own), "
                              f"FileName, Sentences, Label (iemocap.csv), or MELD's columns {', '.join(MELD_COLUMNS)}"])
 
-def read_corpus(path:str|Path, strict:bool=True, labels:str|list|None=None) -> tuple[pd.DataFrame, dict]:
-    "The utterance table of a corpus (`corpus_format` says which reader); `labels` restricts a generic CSV's labels."
+def read_corpus(path:str|Path, strict:bool=True, labels:str|list|None=None, allow_outside:bool=False) -> tuple[pd.DataFrame, dict]:
+    "The utterance table of a corpus (`corpus_format` says which reader); `labels` restricts a generic CSV's labels; `allow_outside` lets its media paths leave its folder."
     path = Path(path)
     fmt = corpus_format(path)
     if fmt == 'iemocap-layout': df, rep = read_iemocap(path, strict=strict)
     elif fmt == 'meld': df, rep = read_meld(path, strict=strict)
     elif fmt == 'flat-csv': df, rep = read_flat_csv(path)
-    else: df, rep = read_csv_corpus(path, labels=labels, strict=strict)
+    else: df, rep = read_csv_corpus(path, labels=labels, strict=strict, allow_outside=allow_outside)
     from cmer.demo import corpus_kind                         # (lazy: cmer.demo reads corpora with this module)
     kind = corpus_kind(path)                                  # the demo corpora's marker says SYNTHETIC or PAIRED
     rep.update(synthetic=kind['kind'] == 'synthetic', paired=kind['kind'] == 'paired', data_kind=kind['kind'], data_label=kind['label'])
@@ -533,31 +549,50 @@ def _corpus_inputs(corpus:Path, df:pd.DataFrame, rep:dict) -> list[Path]:
         files += [p for p in corpus.glob('Session*/dialog/transcriptions/*.txt') if not p.name.startswith('.')]
     return files + [Path(p) for p in df.wav if p] + [Path(p) for p in dict.fromkeys(df.video) if p]
 
+MANY = 20     # more missing files than this: one line with the count and a few examples (the list stays in the report)
+
+def _missing_notes(missing:list[str], what:str, total:int, fmt:str) -> list[str]:
+    "Warnings for utterances (or dialogs) without their media: one per item up to `MANY`, else one line; none found at all: the corpus is text only."
+    if not missing: return []
+    if len(missing) == total and total > 1:
+        where = ' (MELD keeps them in train_splits/, dev_splits_complete/, output_repeated_splits_test/)' if fmt == 'meld' else ''
+        return [f"no {what} found for any of the {total:,} {'dialogs' if 'dialog' in what else 'utterances'}{where}: the corpus is text only "
+                f"for this modality ({len(missing):,} missing)"]
+    if len(missing) <= MANY: return [f"{m}: {what} missing" for m in missing]
+    return [f"{len(missing):,} of {total:,} {what}s missing, e.g. {', '.join(missing[:5])} (all listed in the report)"]
+
 def corpus_step(corpus:str|Path, out:str|Path, label_map:str|dict|Path='auto', labels:str|list|None='', strict:bool=True,
-                force:bool=False) -> dict:
+                allow_outside:bool=False, force:bool=False) -> dict:
     "Read `corpus`, map labels (`label_map`, `labels`), write `<out>/corpus/utterances.csv` and its manifest; return the manifest."
     check_params('corpus', [('label_map', label_map, isinstance(label_map, (str, dict, Path)), f"'auto', one of {list(LABEL_MAPS)}, or a JSON file"),
                             ('labels', labels, labels is None or isinstance(labels, (str, list, tuple)), "class names separated by commas, e.g. 'neu,ang,sad,hap'"),
-                            ('strict', strict, isinstance(strict, bool), 'true or false'), ('force', force, isinstance(force, bool), 'true or false')])
+                            ('strict', strict, isinstance(strict, bool), 'true or false'), ('allow_outside', allow_outside, isinstance(allow_outside, bool), 'true or false'),
+                            ('force', force, isinstance(force, bool), 'true or false')])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     parse_labels(labels)                                   # a malformed `labels` fails before any reading
     own = str(label_map) == 'auto'
-    df, rep = read_corpus(corpus, strict=strict, labels=labels if own else None)
+    df, rep = read_corpus(corpus, strict=strict, labels=labels if own else None, allow_outside=allow_outside)
     lm = resolve_label_map(label_map, rep['format'], labels, found=df.label_raw)
     params = dict(corpus=str(corpus), out=str(out), label_map=str(label_map) if not isinstance(label_map, dict) else label_map,
-                  labels=labels if labels is None or isinstance(labels, str) else ','.join(labels), strict=strict)
+                  labels=labels if labels is None or isinstance(labels, str) else ','.join(labels), strict=strict,
+                  allow_outside=allow_outside)
     with StepRun('corpus', out, params, inputs=_corpus_inputs(corpus, df, rep), force=force) as run:
         if run.current: return run.manifest
         table, lrep = apply_label_map(df, lm)
+        if rep['format'] == 'meld' and len(df) and not (df.video != '').any(): rep['text_only'] = True   # no clip at all: MELD's text
+        few = {c: n for c, n in lrep['class_counts'].items() if n < 2}
         with atomic_path(run.output('utterances.csv')) as tmp: table.to_csv(tmp, index=False)
         ses = table.session.dropna()
         run.record(**rep, **lrep, n_sessions=int(ses.nunique()), n_speakers=int(table.speaker.replace('', np.nan).nunique()),
                    per_session={int(k): int(v) for k, v in ses.value_counts().sort_index().items()},
                    per_split={s: int((table.split == s).sum()) for s in ('train', 'dev', 'test') if (table.split == s).any()},
-                   with_wav=int((table.wav != '').sum()), with_video=int((table.video != '').sum()))
-        for u in rep['missing_wav']: run.warn(f"{u}: wav missing")
-        for d in rep['missing_video_dialogs']: run.warn(f"{d}: dialog video missing")
-        for u in rep.get('missing_video', []): run.warn(f"{u}: video clip missing")
+                   with_wav=int((table.wav != '').sum()), with_video=int((table.video != '').sum()), classes_under_two=few)
+        for c, n in few.items():   # a class of one utterance cannot be in a training and a test part: a typo, or a class to merge?
+            run.warn(f"class {c!r} has {'a single utterance' if n else 'no utterance'}" + (f" ({table.utt_id[table.label == c].iloc[0]})" if n else '')
+                     + ": it cannot be learned and tested; check the label, merge it into another class (label_map) or leave it out (labels)")
+        for w in (_missing_notes(rep['missing_wav'], 'wav', len(df), rep['format'])
+                  + _missing_notes(rep['missing_video_dialogs'], 'dialog video', int(df.dialog.nunique()), rep['format'])
+                  + _missing_notes(rep.get('missing_video', []), 'video clip', len(df), rep['format'])): run.warn(w)
         for p in rep['malformed_lines']: run.warn(p)
         for n in rep.get('vad_missing', []): run.warn(n)
         if rep.get('lines_decoded_cp1252'):

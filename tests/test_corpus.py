@@ -148,3 +148,47 @@ def test_label_map_json_with_its_own_column(tmp_path):
     lm.write_text(json.dumps({'classes': ['neg', 'pos'], 'map': {'negative': 'neg', 'positive': 'pos'}, 'column': 'sentiment'}))
     r = corpus_step(root, tmp_path/'out', label_map=str(lm))['report']
     assert r['label_map'] == 'valence2' and r['class_counts'] == {'neg': 5, 'pos': 2} and r['dropped'] == 3
+
+
+def test_media_outside_the_corpus_are_refused_unless_allowed(tmp_path):
+    "A generic CSV naming `../../../../etc/passwd` or `/etc/shadow` as audio: step 01 stops naming file, line and column (issue 19 item 7)."
+    import subprocess
+    from conftest import CMER
+    c = tmp_path/'corpus'; c.mkdir()
+    csv = c/'clips.csv'
+    csv.write_text('id,label,text,audio\n' + ''.join(f'u{i},{"ab"[i % 2]},hello {i},\n' for i in range(6))
+                   + 'u6,a,hi,../../../../etc/passwd\nu7,b,hi,/etc/shadow\n')
+    r = subprocess.run([CMER, 'run', '--corpus', csv, '--out', tmp_path/'out', '--steps', '1', '--checks', 'never'], capture_output=True, text=True)
+    assert r.returncode == 1 and f"{csv}:8: column 'audio': '../../../../etc/passwd' is outside the corpus folder {c}" in r.stderr, r.stderr
+    assert f"{csv}:9: column 'audio': '/etc/shadow' is outside" in r.stderr and 'allow_outside=True' in r.stderr
+    assert not (tmp_path/'out'/'corpus'/'utterances.csv').exists()
+    m = corpus_step(csv, tmp_path/'out', allow_outside=True)
+    assert m['report']['n_utterances'] == 8 and m['params']['allow_outside'] is True
+
+
+def test_single_utterance_class_is_warned_and_counted(tmp_path):
+    "A label with one utterance (a typo: 'banana') becomes a class silently no more: a warning, counted, shown by the chain."
+    import subprocess
+    from conftest import CMER
+    csv = tmp_path/'c.csv'
+    csv.write_text('id,label,text\n' + ''.join(f'u{i},{"calm" if i % 2 else "tense"},words {i}\n' for i in range(10)) + 'u10,banana,yes\n')
+    r = subprocess.run([CMER, 'run', '--corpus', csv, '--out', tmp_path/'out', '--steps', '1', '--checks', 'never'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "warning: class 'banana' has a single utterance (u10)" in r.stdout, r.stdout
+    assert load_manifest(tmp_path/'out', 'corpus')['report']['classes_under_two'] == {'banana': 1}
+
+
+def test_meld_without_clips_is_one_line_text_only(tmp_path):
+    "A MELD folder without its clip folders: one warning saying the corpus is text only and how many clips are missing (was one per utterance)."
+    m = corpus_step(write_meld_fixture(tmp_path/'meld', clips=False), tmp_path/'out')
+    clip_warnings = [w for w in m['warnings'] if 'video clip' in w]
+    assert len(clip_warnings) == 1 and 'the corpus is text only for this modality (10 missing)' in clip_warnings[0]
+    assert m['report']['text_only'] is True and m['report']['with_video'] == 0
+
+
+def test_csv_field_over_the_limit_says_so(tmp_path):
+    "A 5 MB field is a field over the csv module's limit, with file and line (it said 'an unclosed quote?')."
+    p = tmp_path/'big.csv'
+    p.write_text('id,label,text\na,x,fine\nb,y,"' + 'word ' * 1_000_000 + '"\n')
+    with pytest.raises(CorpusFormatError, match=f"{p}:3: a field longer than 131,072 characters"):
+        read_corpus(p)
