@@ -125,3 +125,31 @@ def test_plain_papermill_runs_a_step_notebook(tiny_corpus, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert load_manifest(out, 'corpus')['params']['label_map'] == '6class'
     assert nbformat.read(str(tmp_path/'01.ipynb'), as_version=4).metadata['papermill']['parameters']['out'] == str(out)
+
+
+def test_progress_line_on_a_terminal_only(tmp_path):
+    "Issue 20 item 3: on a terminal the running step shows one updating line (items done / total, rate); into a pipe, none."
+    import os, pty, select
+    from cmer.chain import _toy_notebook
+    nbs = tmp_path/'nbs'; nbs.mkdir(); (tmp_path/'corpus').mkdir()
+    _toy_notebook(nbs/'01_slow.ipynb', "corpus = None\nout = None",
+                  "import time\nfrom cmer.core import track\nfor _ in track(range(8), desc='items', show=False, interval=0.1): time.sleep(0.3)")
+    args = ['run', '--corpus', tmp_path/'corpus', '--nbs', nbs, '--checks', 'never']
+    master, slave = pty.openpty()
+    p = subprocess.Popen([CMER, *map(str, args), '--out', str(tmp_path/'tty')], stdout=slave, stderr=subprocess.PIPE, text=True)
+    os.close(slave)
+    seen = b''
+    while True:
+        r, _, _ = select.select([master], [], [], 120)
+        if not r: break
+        try: chunk = os.read(master, 4096)
+        except OSError: break                                   # the program ended and closed the terminal
+        if not chunk: break
+        seen += chunk
+    assert p.wait(60) == 0, p.stderr.read()
+    out = seen.decode(errors='replace')
+    frames = [f for f in out.split('\r') if f.startswith('[1/1] 01 slow: items:')]
+    assert frames and any('/8 [' in f and ('it/s' in f or 's/it' in f) for f in frames), out[-1500:]
+    assert '\x1b[K' in out and 'chain finished: 1 ran' in out
+    r = cmer(*args, '--out', tmp_path/'pipe')
+    assert r.returncode == 0 and '\r' not in r.stdout and 'items:' not in r.stdout and 'chain finished: 1 ran' in r.stdout, r.stdout
