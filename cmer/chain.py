@@ -478,10 +478,8 @@ def run_chain(corpus:str|Path, out:str|Path, steps:list[str]|str|None=None, para
     if checks not in CHECKS: raise ValueError(f"checks={checks!r}: expected one of {list(CHECKS)}")
     if timeout is not None and not (isinstance(timeout, int) and timeout > 0): raise ValueError(f"timeout {timeout!r}: expected a whole number of seconds > 0")
     all_steps = pipeline_steps(nbs)
-    chosen = select_steps(all_steps, steps)
+    chosen, added = with_needs(select_steps(all_steps, steps), all_steps)   # with the earlier steps a selected one cannot do without
     overrides = parse_overrides(params, chosen, all_steps=all_steps)   # typed, in range, relative paths made absolute: errors before any work
-    chosen, added = with_needs(chosen, all_steps)
-    overrides = {s.name: overrides.get(s.name, {}) for s in chosen}
     run_plan = plan_steps(chosen, all_steps, overrides, augment, named_steps(all_steps, steps))
     out = make_folder(out, '--out').resolve()
     console = sys.stdout if console is None else console
