@@ -177,7 +177,6 @@ class Pyttsx3TTS(TTS):
         try: self.engine = pyttsx3.init('espeak')
         except Exception as e: raise MissingResourceError('libespeak-ng for pyttsx3', f"Install it: apt-get install espeak-ng ({e})") from None
         if rate: self.engine.setProperty('rate', rate)
-        self.tmp = Path(tempfile.mkdtemp(prefix='cmer-tts-'))
         ids = [v.id for v in self.engine.getProperty('voices')]
         self.known = {i.lower() for i in ids} | {i.split('/')[-1].lower() for i in ids}
 
@@ -190,13 +189,13 @@ class Pyttsx3TTS(TTS):
 
     def speak(self, text:str, voice:str) -> np.ndarray:
         if not text.strip(): raise ValueError('nothing to say: empty text')
-        f = self.tmp/'say.wav'
-        if f.exists(): f.unlink()
         self.engine.setProperty('voice', self.check_voice(voice))
-        with contextlib.redirect_stdout(io.StringIO()):          # pyttsx3 prints "Audio saved to ..." for every file
-            self.engine.save_to_file(text, str(f)); self.engine.runAndWait()
-        if not f.exists() or f.stat().st_size <= 44: raise RuntimeError(f"pyttsx3 wrote no audio for {text[:40]!r} with voice {voice!r}")
-        return _to_sr(f)
+        with tempfile.TemporaryDirectory(prefix='cmer-tts-') as d:   # one per utterance, removed at once (a folder per engine was left behind)
+            f = Path(d)/'say.wav'
+            with contextlib.redirect_stdout(io.StringIO()):          # pyttsx3 prints "Audio saved to ..." for every file
+                self.engine.save_to_file(text, str(f)); self.engine.runAndWait()
+            if not f.exists() or f.stat().st_size <= 44: raise RuntimeError(f"pyttsx3 wrote no audio for {text[:40]!r} with voice {voice!r}")
+            return _to_sr(f)
 
 class EspeakTTS(TTS):
     "The espeak-ng program, one call per utterance."

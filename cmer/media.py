@@ -4,7 +4,7 @@
 
 # %% ../nbs/00b_media.ipynb #adec557f
 from __future__ import annotations
-import json, re, shutil, subprocess, warnings
+import json, re, shutil, subprocess, tempfile, warnings
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -14,7 +14,7 @@ from .core import MissingResourceError
 __all__ = ['SR', 'MODALITIES', 'CODES', 'SEQUENTIAL', 'FEATURE_FILES', 'AUDIO_FEATURES', 'FEATURE_STEP', 'CLASS_NAMES', 'TOOLS',
            'AUDIO_EXTENSIONS', 'class_name', 'feature_modality', 'find_tool', 'sniff_audio', 'wav_header',
            'wav_truncation', 'read_audio', 'VideoError', 'frame_rate', 'probe_video', 'ParameterError', 'in_range',
-           'is_device', 'check_params']
+           'is_device', 'check_params', 'Scratch']
 
 # %% ../nbs/00b_media.ipynb #d37b211c
 SR = 16000                                   # Hz: every audio signal in cmer (Whisper, Silero VAD and the MFCC all want 16 kHz)
@@ -184,3 +184,17 @@ def check_params(step:str, checks:Sequence[tuple]) -> None:
     "Refuse out-of-range parameters of `step` before any work: `checks` are `(name, value, ok, expected)`; every bad one in one `ParameterError`."
     bad = [f"{n}={v!r} (expected {e})" for n, v, ok, e in checks if not ok]
     if bad: raise ParameterError(f"{step}: parameter{'s' if len(bad) > 1 else ''} out of range: {'; '.join(bad)}")
+
+# %% ../nbs/00b_media.ipynb #290c6e8a
+class Scratch:
+    "Temporary folders for a notebook's checks: `scratch()` makes one inside a single temporary folder (made on first use); `cleanup()` removes them all."
+    def __init__(self, prefix:str='cmer-checks-'): self.prefix, self._td = prefix, None
+    def __call__(self) -> Path:
+        "A new empty folder."
+        if self._td is None: self._td = tempfile.TemporaryDirectory(prefix=self.prefix)     # (also removed when the process ends)
+        return Path(tempfile.mkdtemp(dir=self._td.name))
+    @property
+    def root(self) -> Path|None: return Path(self._td.name) if self._td else None
+    def cleanup(self):
+        "Remove every folder made so far."
+        if self._td is not None: self._td.cleanup(); self._td = None

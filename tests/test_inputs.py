@@ -64,3 +64,26 @@ def test_demo_corpus_sizes(tmp_path):
         r = cmer('demo-corpus', tmp_path/'x', *args)
         assert r.returncode == 1 and msg in r.stderr and len(errors(r)) == 1, r.stderr
         assert not (tmp_path/'x').exists()
+
+
+def test_steps_leave_no_temporary_files(tmp_path, monkeypatch):
+    "Everything a step makes goes under its output folder or is removed (issue 19 item 10: `cmer-tts-*/say.wav` was never removed)."
+    import tempfile, numpy as np, soundfile as sf
+    from cmer.corpus import write_fixture_corpus, corpus_step
+    from cmer.demo import synthesize
+    from cmer.audio_aug import audio_aug_step
+    from cmer.mfcc import mfcc_step
+    from cmer.frames import frames_step
+    from cmer.media import SR
+    private = tmp_path/'tmp'; private.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(private))                 # this process' temporary folder: nothing else writes here
+    fx = write_fixture_corpus(tmp_path/'fixture')
+    w = fx/'Session1'/'sentences'/'wav'/'Ses01F_impro01'
+    sf.write(w/'Ses01F_impro01_F000.wav', synthesize('Excuse me.', voice='en-us+f2', rate=150, pitch=60, amp=100), SR, subtype='PCM_16')
+    sf.write(w/'Ses01F_impro01_M000.wav', synthesize('That is great!', voice='en-us+m2', rate=150, pitch=40, amp=100), SR, subtype='PCM_16')
+    out = tmp_path/'out'
+    corpus_step(fx, out, label_map='6class')
+    m = audio_aug_step(fx, out, tts='pyttsx3')
+    assert m['report']['n_augmented'] == 2, m['report']
+    mfcc_step(fx, out); frames_step(fx, out)
+    assert list(private.iterdir()) == []
