@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from .core import get_config, MissingResourceError
-from .train import emotion_metrics
-from .evaluate import summarize
+from .metrics import emotion_metrics, summarize
 
 # %% auto #0
 __all__ = ['EMODB_CODES', 'EMODB_CLASSES', 'EMODB_TO_IEMOCAP4', 'EMODB_SPEAKERS', 'EMODB_NAME', 'BASELINE_GRIDS', 'read_emodb',

@@ -10,39 +10,28 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 import torch
-from .core import StepRun, atomic_json, atomic_write, atomic_path, atomic_dir, step_dir, load_manifest
+from .core import get_config, StepRun, atomic_json, atomic_write, atomic_path, atomic_dir, step_dir, load_manifest
 from .model import LOSS_TERMS, ModelConfig, modality_code, save_checkpoint
 from .media import FEATURE_FILES
 from .protocols import PROTOCOLS, make_folds, check_folds, is_speaker_independent, describe_folds, loso_folds, random_split, table_sessions
-from .train import (CorpusData, TrainConfig, feature_files, load_data, audio_choice, fit, predict, emotion_metrics, validation_split)
+from .metrics import emotion_metrics, summarize
+from .train import (CorpusData, TrainConfig, feature_files, load_data, audio_choice, fit, predict, validation_split, train_model)
 
 # %% auto #0
-__all__ = ['FEATS', 'modality_subsets', 'summarize', 'pooled_features', 'early_fusion', 'late_fusion', 'cross_validate',
-           'fusion_summary', 'plot_confusion', 'plot_learning_curves', 'project_2d', 'plot_embedding',
-           'featurizer_record', 'fusion_text', 'result_text', 'model_card', 'evaluate_step']
+__all__ = ['FEATS', 'modality_subsets', 'pooled_features', 'early_fusion', 'late_fusion', 'cross_validate', 'fusion_summary',
+           'plot_confusion', 'plot_learning_curves', 'project_2d', 'plot_embedding', 'featurizer_record', 'save_model',
+           'fusion_text', 'result_text', 'model_card', 'evaluate_step']
 
 # %% ../nbs/11_evaluate.ipynb #b9d76c95
 def modality_subsets(mods:Sequence[str]) -> list[tuple]:
     return [c for r in range(1, len(mods) + 1) for c in itertools.combinations(mods, r)]
 
-def summarize(rows:list[dict], keys:Sequence[str]=('wa', 'ua', 'macro_f1', 'weighted_f1', 'gender_acc')) -> dict:
-    "Mean and (sample) standard deviation over folds of each metric."
-    out = {}
-    for k in keys:
-        v = np.array([r[k] for r in rows if r.get(k) is not None and np.isfinite(r[k])], dtype=float)
-        out[k] = dict(mean=float(v.mean()) if len(v) else float('nan'), std=float(v.std(ddof=1)) if len(v) > 1 else float('nan'), n=int(len(v)))
-    return out
-
 def pooled_features(data:CorpusData) -> np.ndarray:
     "`(n, D)` one row per utterance: each modality pooled (audio mean and std over time, video mean, text as is), concatenated; zeros where absent."
     parts = []
     for m in data.modalities:
-        f, rows = data.feats[m], data.rows[m]
-        d = f.dim[0] * (2 if m == 'audio' else 1); x = np.zeros((len(data), d), np.float32)
-        for i, r in enumerate(rows):
-            if r < 0: continue
-            v = f[int(r)]
-            x[i] = np.concatenate([v.mean(0), v.std(0)]) if m == 'audio' else (v.mean(0) if f.ragged else v)
+        S = data.pooled(m, 'orig', 'meanstd' if m == 'audio' else 'mean') if data.feats[m].ragged else data.feats[m].data
+        x = np.zeros((len(data), S.shape[1]), np.float32); ok = data.rows[m] >= 0; x[ok] = S[data.rows[m][ok]]
         parts.append(x)
     return np.concatenate(parts, 1)
 
@@ -72,49 +61,88 @@ def _restrict(idx:np.ndarray, keep:np.ndarray) -> np.ndarray:
     p = pos[np.asarray(idx, dtype=np.int64)]
     return p[p >= 0]
 
+def _fusion_rows(data:CorpusData, tr:np.ndarray, va:np.ndarray|None, te:np.ndarray, mc:ModelConfig, tc:TrainConfig,
+                 X_pool:np.ndarray, groups:np.ndarray, desc:str, progress:bool) -> dict:
+    "One fold's rows of the fusion table: each modality's own model, the late fusion of their probabilities, the early-fusion baseline; a row that cannot be computed here is skipped with the reason."
+    C, y = len(data.classes), data.labels[te]
+    fus, probs = {'unimodal': {}, 'skipped': {}}, []
+    for m in data.modalities:
+        keep, code = data.rows[m] >= 0, modality_code([m])
+        tr_m, te_m = _restrict(tr, keep), _restrict(te, keep)
+        if len(tr_m) < 2 or not len(te_m):
+            fus['skipped'][code] = f"{code} alone: {len(tr_m)} training and {len(te_m)} test utterance(s) have {m} in this fold"; continue
+        dm = data.select(m)
+        rm = train_model(dm, tr_m, mc, tc, val_idx=None if va is None else _restrict(va, keep), progress=progress, desc=f"{desc} {code} alone")
+        pm = np.full((len(te), C), np.nan, np.float32); pm[keep[te]] = predict(rm.model, dm, te_m, max_frames=tc.max_frames)['prob']
+        probs.append(pm); fus['unimodal'][code] = emotion_metrics(y[keep[te]], pm[keep[te]].argmax(1))
+    if len(probs) >= 2:
+        pl = late_fusion(probs); ok = np.isfinite(pl).all(1)
+        fus['late_fusion'] = emotion_metrics(y[ok], pl[ok].argmax(1))
+    else: fus['skipped']['late_fusion'] = f"late fusion: {len(probs)} modality model(s) in this fold, needs 2"
+    seen = tr if va is None else np.concatenate([tr, va])
+    n_groups = len(np.unique(groups[seen]))
+    if n_groups >= 2:
+        pe_, c_ = early_fusion(X_pool, data.labels, groups, seen.astype(np.int64), te)
+        fus['early_fusion'] = emotion_metrics(y, pe_) | {'params': c_}
+    else: fus['skipped']['early_fusion'] = f"early fusion: its inner split needs 2 training sessions or speakers, this fold has {n_groups}"
+    return fus
+
+def _fold(data:CorpusData, k:int, f:dict, n_folds:int, mc:ModelConfig, tc:TrainConfig, subsets:bool, unimodal:tuple|None, progress:bool) -> tuple:
+    "Train and test fold `k` (1-based) of `n_folds`: its record, its predictions table and its model (`unimodal`: the early-fusion features and groups of the fusion table, or None)."
+    C, table = len(data.classes), data.table
+    if tc.tune == 'val':       # the deep recipe: early stopping on the protocol's dev part, or on a held-out training speaker
+        tr, va = (f['train'], f['val']) if f['val'] is not None else validation_split(table, f['train'], tc.val_by, tc.val_frac, tc.seed + k)
+    else: tr, va = f['train'], f['val']                       # a dev part joins the training pool of the inner folds
+    desc = f"fold {k}/{n_folds} ({f['name']})"
+    r = train_model(data, tr, mc, tc, val_idx=va, progress=progress, desc=desc)
+    te = f['test']; p = predict(r.model, data, te, max_frames=tc.max_frames)
+    y = data.labels[te]; met = emotion_metrics(y, p['pred'])
+    g = data.genders[te]; known = g >= 0
+    met['gender_acc'] = float(((p['gender_prob'][known] > 0.5) == g[known]).mean()) if known.any() else None
+    cm = np.zeros((C, C), np.int64); np.add.at(cm, (y, p['pred']), 1)
+    sub = {}
+    if subsets and len(data.modalities) > 1:
+        for s in modality_subsets(data.modalities):
+            q = predict(r.model, data, te, modalities=s, max_frames=tc.max_frames); ok = q['pred'] >= 0
+            sub[modality_code(s)] = dict(emotion_metrics(y[ok], q['pred'][ok]), coverage=q['coverage'])
+    fus = _fusion_rows(data, tr, va, te, mc, tc, *unimodal, desc, progress) if unimodal else {}
+    seen_val = va if va is not None else np.array([], np.int64)
+    rec = dict(name=f['name'], test_session=f['test_session'], n_train=r.n_train, n_val=r.n_val, n_test=len(te), **fus,
+               test_speakers=sorted(map(str, table.speaker.iloc[te].unique())),
+               val_speakers=sorted(map(str, table.speaker.iloc[seen_val].unique())) if tc.tune == 'val' and len(seen_val) else [],
+               majority_wa=float(np.bincount(y, minlength=C).max() / max(len(y), 1)),
+               best_epoch=r.best_epoch, epochs_run=len(r.history), batch_size=r.batch_size, seconds=round(r.seconds, 2),
+               tuning=r.tuning, gates=r.gates, **met, confusion=cm.tolist(), subsets=sub, history=r.history)
+    preds = pd.DataFrame({'utt_id': table.utt_id.iloc[te].to_numpy(), 'fold': f['name'], 'label': y, 'pred': p['pred'],
+                          'label_name': np.asarray(data.classes, dtype=object)[y], 'pred_name': np.asarray(data.classes, dtype=object)[p['pred']],
+                          **{f'p_{c}': p['prob'][:, i] for i, c in enumerate(data.classes)}, 'p_male': p['gender_prob']})
+    return rec, preds, r.model
+
+def _fold_job(data:CorpusData, n_folds:int, mc:ModelConfig, tc:TrainConfig, subsets:bool, unimodal:tuple|None, item:tuple) -> tuple:
+    "`_fold` of `item = (k, fold)` in a worker process (module level, so that it pickles for joblib and Dask)."
+    k, f = item
+    return _fold(data, k, f, n_folds, mc, tc, subsets, unimodal, progress=False)
+
 def cross_validate(data:CorpusData, folds:list[dict], model_cfg:ModelConfig|None=None, train_cfg:TrainConfig|None=None,
-                   subsets:bool=True, keep_models:bool=False, progress:bool=True, unimodal:bool=False) -> dict:
+                   subsets:bool=True, keep_models:bool=False, progress:bool=True, unimodal:bool=False,
+                   n_jobs:int=1,       # folds trained at once in worker processes (`cmer.core.parallel_map`; the same numbers as one by one)
+                  ) -> dict:
     "Fit and test one model per fold; per-fold metrics, their mean ± std, pooled confusion, predictions, histories (with `unimodal`: the fusion table's models and baselines)."
     mc, tc = model_cfg or ModelConfig(), train_cfg or TrainConfig()
-    C, table = len(data.classes), data.table
-    res = dict(folds=[], predictions=[], models=[], confusion=np.zeros((C, C), np.int64), subsets={})
-    unimodal = unimodal and len(data.modalities) > 1
-    if unimodal: X_pool, groups = pooled_features(data), _inner_groups(table)
-    for k, f in enumerate(folds, 1):
-        tr, va = (f['train'], f['val']) if f['val'] is not None else validation_split(table, f['train'], tc.val_by, tc.val_frac, tc.seed + k)
-        r = fit(data, tr, va, mc, tc, progress=progress, desc=f"fold {k}/{len(folds)} ({f['name']})")
-        te = f['test']; p = predict(r.model, data, te, max_frames=tc.max_frames)
-        y = data.labels[te]; met = emotion_metrics(y, p['pred'])
-        g = data.genders[te]; known = g >= 0
-        met['gender_acc'] = float(((p['gender_prob'][known] > 0.5) == g[known]).mean()) if known.any() else None
-        cm = np.zeros((C, C), np.int64); np.add.at(cm, (y, p['pred']), 1); res['confusion'] += cm
-        sub = {}
-        if subsets and len(data.modalities) > 1:
-            for s in modality_subsets(data.modalities):
-                q = predict(r.model, data, te, modalities=s, max_frames=tc.max_frames); ok = q['pred'] >= 0
-                sub[modality_code(s)] = dict(emotion_metrics(y[ok], q['pred'][ok]), coverage=q['coverage'])
-        fus = {}
-        if unimodal:
-            probs = []
-            for m in data.modalities:
-                keep = data.rows[m] >= 0; dm = data.select(m)
-                rm = fit(dm, _restrict(tr, keep), _restrict(va, keep), mc, tc, progress=progress, desc=f"fold {k}/{len(folds)} {modality_code([m])} alone")
-                te_m = _restrict(te, keep); pm = np.full((len(te), C), np.nan, np.float32)
-                pm[keep[te]] = predict(rm.model, dm, te_m, max_frames=tc.max_frames)['prob']
-                probs.append(pm)
-                fus.setdefault('unimodal', {})[modality_code([m])] = emotion_metrics(y[keep[te]], pm[keep[te]].argmax(1))
-            pl = late_fusion(probs); ok = np.isfinite(pl).all(1)
-            fus['late_fusion'] = emotion_metrics(y[ok], pl[ok].argmax(1))
-            pe_, c_ = early_fusion(X_pool, data.labels, groups, np.concatenate([tr, va]).astype(np.int64), te)
-            fus['early_fusion'] = emotion_metrics(y, pe_) | {'params': c_}
-        res['folds'].append(dict(name=f['name'], test_session=f['test_session'], n_train=r.n_train, n_val=r.n_val, n_test=len(te), **fus,
-                                 test_speakers=sorted(map(str, table.speaker.iloc[te].unique())),
-                                 val_speakers=sorted(map(str, table.speaker.iloc[va].unique())) if len(va) else [],
-                                 best_epoch=r.best_epoch, epochs_run=len(r.history), batch_size=r.batch_size, seconds=round(r.seconds, 2),
-                                 **met, confusion=cm.tolist(), subsets=sub, history=r.history))
-        res['predictions'].append(pd.DataFrame({'utt_id': table.utt_id.iloc[te].to_numpy(), 'fold': f['name'], 'label': y, 'pred': p['pred'],
-                                                **{f'p_{c}': p['prob'][:, i] for i, c in enumerate(data.classes)}, 'p_male': p['gender_prob']}))
-        res['models'].append(r.model if keep_models else None)
+    C = len(data.classes)
+    unimodal = (pooled_features(data), _inner_groups(data.table)) if unimodal and len(data.modalities) > 1 else None
+    items = list(enumerate(folds, 1))
+    if n_jobs > 1 and len(folds) > 1:
+        from functools import partial
+        from cmer.core import parallel_map
+        pooled = () if mc.branch == 'deep' else tuple(m for m in data.modalities if data.feats[m].ragged)
+        job = partial(_fold_job, data.compact(pooled, mc.stats_pool), len(folds), mc, tc, subsets, unimodal)
+        out, failures = parallel_map(job, items, n_jobs=min(n_jobs, len(folds)), desc='folds', key=lambda it: f"fold {it[1]['name']}", progress=progress)
+        if failures: raise RuntimeError(f"cross_validate: {failures[0]['item']} failed: {failures[0]['error']}")
+    else: out = [_fold(data, k, f, len(folds), mc, tc, subsets, unimodal, progress) for k, f in items]
+    res = dict(folds=[o[0] for o in out], predictions=pd.concat([o[1] for o in out], ignore_index=True),
+               models=[o[2] if keep_models else None for o in out], confusion=np.sum([np.asarray(o[0]['confusion']) for o in out], 0).astype(np.int64).reshape(C, C),
+               subsets={})
     res['summary'] = summarize(res['folds'])
     if subsets and len(data.modalities) > 1:
         for s in modality_subsets(data.modalities):
@@ -122,18 +150,19 @@ def cross_validate(data:CorpusData, folds:list[dict], model_cfg:ModelConfig|None
             res['subsets'][code] = summarize([f['subsets'][code] for f in res['folds']], ('wa', 'ua', 'macro_f1')) | \
                                    {'coverage': float(np.mean([f['subsets'][code]['coverage'] for f in res['folds']]))}
     if unimodal: res['fusion'] = fusion_summary(res)
-    res['predictions'] = pd.concat(res['predictions'], ignore_index=True)
     return res
 
 def fusion_summary(res:dict) -> dict:
     "The fusion table from `cross_validate(..., unimodal=True)`: UA mean and std over folds of each modality's own model, both baselines, the fused model and the fused model on each single modality; the issue-11 targets."
-    F_ = res['folds']; mods = list(F_[0]['unimodal'])
-    def ms(v): v = np.asarray([x for x in v if x is not None and np.isfinite(x)], float); return (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float('nan'))
+    F_ = res['folds']; mods = list(dict.fromkeys(m for f in F_ for m in f.get('unimodal', {})))
+    def ms(v): v = np.asarray([x for x in v if x is not None and np.isfinite(x)], float); return (float(v.mean()) if len(v) else float('nan'), float(v.std(ddof=1)) if len(v) > 1 else float('nan'))
     out = {'unimodal': {}, 'unimodal_std': {}, 'fused_on': {}, 'fused_on_std': {}}
     for m in mods:
-        out['unimodal'][m], out['unimodal_std'][m] = ms([f['unimodal'][m]['ua'] for f in F_])
-        out['fused_on'][m], out['fused_on_std'][m] = ms([f['subsets'][m]['ua'] for f in F_]) if F_[0].get('subsets') else (float('nan'), float('nan'))
-    for k in ('late_fusion', 'early_fusion'): out[k], out[f'{k}_std'] = ms([f[k]['ua'] for f in F_])
+        out['unimodal'][m], out['unimodal_std'][m] = ms([f['unimodal'][m]['ua'] for f in F_ if m in f['unimodal']])
+        out['fused_on'][m], out['fused_on_std'][m] = ms([f['subsets'][m]['ua'] for f in F_ if m in f.get('subsets', {})]) if F_[0].get('subsets') else (float('nan'), float('nan'))
+    for k in ('late_fusion', 'early_fusion'): out[k], out[f'{k}_std'] = ms([f[k]['ua'] for f in F_ if k in f])
+    out['skipped'] = [f"fold {f['name']}: {why}" for f in F_ for why in f.get('skipped', {}).values()]   # rows a fold could not compute, and why
+    if not out['unimodal']: out['targets'] = None; return out
     out['fused'], out['fused_std'] = ms([f['ua'] for f in F_])
     best = max(out['unimodal'].values()); goal = best + 0.3 * (1 - best)
     out['targets'] = dict(best_unimodal=best, goal_30pct=goal, fused_meets_30pct=out['fused'] >= goal, fused_ge_best=out['fused'] >= best,
@@ -213,7 +242,16 @@ def featurizer_record(data) -> dict:
     fmeta, names = data.provenance.get('features', {}), FEATS | data.provenance.get('feature_names', {})
     return {m: fmeta[names[m]]['meta']['featurizer'] for m in data.modalities if 'featurizer' in (fmeta.get(names[m], {}).get('meta') or {})}
 
+def save_model(path:str|Path, model, data:CorpusData, meta:dict|None=None) -> Path:
+    "Save `model` (trained on `data`) as a checkpoint that `cmer predict --model` can use: the featurizers that made `data`'s features go into its meta."
+    return save_checkpoint(path, model, data.classes, meta=dict(meta or {}) | dict(featurizers=featurizer_record(data),
+                                                                                 features={n: i.get('meta', {}) for n, i in data.provenance.get('features', {}).items()}))
+
 def _seq_desc(mc:dict, m:str) -> str:
+    if mc.get('branch', 'deep') == 'stats':
+        what = 'the sentence embedding' if m == 'text' else ('mean and std' if mc.get('stats_pool', 'meanstd') == 'meanstd' else 'mean') + ' over time'
+        head = f"one hidden layer of {mc['stats_hidden']}, then a map" if mc.get('stats_hidden') else 'a linear map'
+        return f"{what}, standardised, {head} into the shared space, linear head, L2 penalty"
     if m == 'text': return f"MLP {mc['text_hidden']}"
     rnn = mc[f'{m}_rnn']
     front = f"{mc['audio_layers']} convolutions ({mc['audio_conv']} ch, time / {mc['audio_stride']})" if m == 'audio' else f"projection to {mc['video_proj']}"
@@ -228,25 +266,44 @@ def _pm(s:dict, k:str) -> str:
     if v.get('mean') is None or not np.isfinite(v['mean']): return '   -   '
     return f"{v['mean']:.3f}" + (f" ± {v['std']:.3f}" if np.isfinite(v.get('std', np.nan)) else '')
 
+def _context_desc(mc:dict) -> str:
+    k = mc.get('context', 0)
+    if not k: return "none (each utterance alone; model_config={'context': k} reads the k previous utterances of its dialog)"
+    return (f"the {k} previous utterances of the dialog{' and the next ' + str(k) if mc.get('context_bidirectional') else ' (past only)'}, "
+            f"{mc.get('context_mode', 'mean')} pooling per speaker relation; model_config={{'context': 0}} switches it off")
+
+def _tuning_desc(res:dict) -> str:
+    "The penalties and fusion weights chosen per fold on inner folds (tune='inner'), in one line."
+    T = [f for f in res['folds'] if f.get('tuning')]
+    if not T: return ''
+    mods = list(T[0]['tuning']['l2'])
+    l2 = '; '.join(f"{m} " + '/'.join(f"{f['tuning']['l2'][m]:g}" for f in T) for m in mods)
+    w = ' '.join('[' + ' '.join(f"{v:.2f}" for v in f['gates']['weights']) + ']' for f in T if f.get('gates'))
+    return (f"tuning      on {T[0]['tuning']['inner_folds']} inner folds of the training speakers, per fold: L2 {l2}"
+            + (f"; fusion weights ({', '.join(mods)}) {w}" if w else ''))
+
 def _fusion_desc(mc:dict) -> str:
     if mc.get('fusion', 'attention') == 'attention': return 'attention fusion' + (f" + unimodal heads ({mc.get('uni_head')})" if mc.get('w_uni') else '')
     return f"late fusion ({mc.get('gate')} weights on each modality's log-probabilities, {mc.get('uni_head')} emotion head)" + (f", OGM-GE {mc['ogm_alpha']:g}" if mc.get('ogm_alpha') else '')
 
 def fusion_text(fs:dict, synthetic:bool=False, paired:bool=False) -> list[str]:
-    "Lines of the fusion table: does the fused model beat each modality alone and both simple fusions?"
+    "Lines of the fusion table: does the fused model beat each modality alone and both simple fusions? Rows a fold could not compute are named with the reason."
     def pm(k, m=None):
         v, s = (fs[k][m], fs[k + '_std'][m]) if m else (fs[k], fs[k + '_std'])
+        if not np.isfinite(v): return 'not computed (see below)'
         return f"{v:.3f} ± {s:.3f}" if np.isfinite(s) else f"{v:.3f}"
-    t, tag = fs['targets'], 'SYNTHETIC' if synthetic else 'PAIRED' if paired else 'this corpus'
+    t, tag = fs.get('targets'), 'SYNTHETIC' if synthetic else 'PAIRED' if paired else 'this corpus'
     L = [f"does fusion work? ({tag}) UA mean ± std over folds; every row trained and tested on the same folds and features:",
          *[f"  {m + ' alone (its own model)':<40}{pm('unimodal', m)}" for m in fs['unimodal']],
          f"  {'late fusion (product of their probs.)':<40}{pm('late_fusion')}",
          f"  {'early fusion (LR on pooled features)':<40}{pm('early_fusion')}",
-         f"  {'fused model (all modalities)':<40}{pm('fused')}",
-         *[f"  {'fused model tested on ' + m + ' alone':<40}{pm('fused_on', m)}  ({-t['single_modality_loss'][m]:+.3f} vs {m}'s own model)" for m in fs['fused_on']],
-         f"  targets: fused >= best single + 30 % of its errors = {t['goal_30pct']:.3f} (asked on PAIRED): {'met' if t['fused_meets_30pct'] else 'missed'}; "
-         f">= best single ({t['best_unimodal']:.3f}): {'yes' if t['fused_ge_best'] else 'NO'}; beats late: {'yes' if t['fused_beats_late'] else 'NO'}; "
-         f"beats early: {'yes' if t['fused_beats_early'] else 'NO'}; on one modality within 0.05 of its own model: {'yes' if t['single_modality_ok'] else 'NO'}"]
+         f"  {'fused model (all modalities)':<40}{pm('fused')}"]
+    if t:
+        L += [*[f"  {'fused model tested on ' + m + ' alone':<40}{pm('fused_on', m)}  ({-t['single_modality_loss'][m]:+.3f} vs {m}'s own model)" for m in fs['fused_on']],
+              f"  targets: fused >= best single + 30 % of its errors = {t['goal_30pct']:.3f} (asked on PAIRED): {'met' if t['fused_meets_30pct'] else 'missed'}; "
+              f">= best single ({t['best_unimodal']:.3f}): {'yes' if t['fused_ge_best'] else 'NO'}; beats late: {'yes' if t['fused_beats_late'] else 'NO'}; "
+              f"beats early: {'yes' if t['fused_beats_early'] else 'NO'}; on one modality within 0.05 of its own model: {'yes' if t['single_modality_ok'] else 'NO'}"]
+    if fs.get('skipped'): L += ["  not computed in some folds (the mean is over the folds that could):", *[f"    {w}" for w in fs['skipped']]]
     return L
 
 def result_text(res:dict) -> str:
@@ -269,14 +326,18 @@ def result_text(res:dict) -> str:
           f"corpus      {prov.get('corpus')} ({prov.get('corpus_format')}; {res['n_utterances']} utterances, {res['n_speakers']} speakers, {res['n_sessions']} sessions)",
           f"classes     {' '.join(res['classes'])} ({prov.get('label_map')})",
           f"modalities  {modality_code(res['modalities'])}: {mods}",
-          f"protocol    {res['protocol']}: {PROTOCOLS[res['protocol']]}, {len(res['folds'])} fold(s); early stopping on "
-          + ("the fold's own validation part" if res['protocol'] in ('random', 'split') else f"a held-out training {tc['val_by']} set per fold"),
+          f"protocol    {res['protocol']}: {PROTOCOLS[res['protocol']].split(' (')[0]}, {len(res['folds'])} fold(s); "
+          + (f"settings chosen on inner folds of the training speakers, no early stopping" if tc.get('tune') == 'inner' else "early stopping on "
+             + ("the fold's own validation part" if res['protocol'] in ('random', 'split') else f"a held-out training {tc['val_by']} set per fold")),
           *([f"folds       {res['folds_description']}"] if res.get('folds_description') else []),
-          f"model       shared dim {mc['d_shared']}; " + '; '.join(f"{m}: {_seq_desc(mc, m)}" for m in res['modalities'])
+          f"model       {mc.get('branch', 'deep')} branches, shared dim {mc['d_shared']}; " + '; '.join(f"{m}: {_seq_desc(mc, m)}" for m in res['modalities'])
           + f"; {_fusion_desc(mc)}; modality dropout {mc['modality_dropout']}; loss weights "
           + ', '.join(f"{t} {mc.get('w_' + t, 0):g}" for t in LOSS_TERMS),
-          f"training    AdamW lr {tc['lr']:g}, batch {tc['batch_size']}{_used_batch(res, tc)}, <= {tc['epochs']} epochs, patience {tc['patience']}, "
-          f"seed {tc['seed']}, {tc['threads']} thread(s); {res['seconds']:.0f} s",
+          f"context     {_context_desc(mc)}",
+          f"training    AdamW lr {tc['lr']:g}, batch {tc['batch_size'] or 'all'}{_used_batch(res, tc)}, "
+          + (f"{tc['epochs']} epochs" if tc.get('tune') == 'inner' else f"<= {tc['epochs']} epochs, patience {tc['patience']}")
+          + f", seed {tc['seed']}, {tc['threads']} thread(s); {res['seconds']:.0f} s",
+          *([_tuning_desc(res)] if _tuning_desc(res) else []),
           ""]
     hdr = f"{'fold':<8}{'test':>7}{'WA':>8}{'UA':>8}{'macroF1':>9}{'wF1':>8}{'gender':>8}{'epoch':>7}"
     L += [hdr, '-' * len(hdr)]
@@ -285,9 +346,9 @@ def result_text(res:dict) -> str:
         ep = f"{f['best_epoch']}/{f['epochs_run']}"
         L.append(f"{f['name']:<8}{f['n_test']:>7}{f['wa']:>8.3f}{f['ua']:>8.3f}{f['macro_f1']:>9.3f}{f['weighted_f1']:>8.3f}{g:>8}{ep:>7}")
     s = res['summary']
-    L += ['-' * len(hdr), f"mean ± std over {len(res['folds'])} fold(s):",
+    L += ['-' * len(hdr), f"mean ± std over {len(res['folds'])} folds:" if len(res['folds']) > 1 else "one test fold (no spread over folds):",
           f"  WA {_pm(s, 'wa')}   UA {_pm(s, 'ua')}   macro F1 {_pm(s, 'macro_f1')}   weighted F1 {_pm(s, 'weighted_f1')}   gender accuracy {_pm(s, 'gender_acc')}",
-          f"chance: UA {1 / len(res['classes']):.3f} (any constant guess), WA {res['majority_wa']:.3f} (always the most frequent class)", ""]
+          f"chance: UA {1 / len(res['classes']):.3f} (any constant guess), WA {res.get('test_majority_wa', res['majority_wa']):.3f} (always the test part's most frequent class)", ""]
     rec = np.diag(np.asarray(res['confusion'])) / np.maximum(np.asarray(res['confusion']).sum(1), 1)
     L.append("recall per class (all test utterances pooled): " + ', '.join(f"{c} {r:.3f}" for c, r in zip(res['classes'], rec)))
     if res.get('subsets'):
@@ -300,7 +361,7 @@ def result_text(res:dict) -> str:
     return '\n'.join(L) + '\n'
 
 # %% ../nbs/11_evaluate.ipynb #1cf232c7
-def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:int|None=None) -> str:
+def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:int|None=None, tuning:dict|None=None, gates:dict|None=None) -> str:
     "Markdown model card of the checkpoint trained on every utterance of the evaluation `res`."
     prov, s, mc = res['data'], res['summary'], res['config']['model']
     rows = []
@@ -318,7 +379,11 @@ def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:
           f"- corpus: `{prov.get('corpus')}` ({prov.get('corpus_format')}), {res['n_utterances']} utterances, "
           f"{res['n_speakers']} speakers, {res['n_sessions']} sessions",
           f"- classes: {', '.join(res['classes'])} (label map {prov.get('label_map')}); always guessing the most frequent class gives WA {res['majority_wa']:.3f}",
-          f"- trained on every utterance" + (f" ({n_train} for training, {n_val} held out for early stopping, best epoch {best_epoch})" if n_train else ''),
+          f"- trained on every utterance" + ((f" ({n_train}; each branch's L2 penalty chosen on {tuning['inner_folds']} inner folds of the speakers: "
+                                               + ', '.join(f"{m} {v:g}" for m, v in tuning['l2'].items()) + ')') if tuning else
+                                              f" ({n_train} for training, {n_val} held out for early stopping, best epoch {best_epoch})" if n_train else ''),
+          *([f"- late fusion weights (stacked on the inner folds' held-out predictions): " + ', '.join(f"{m} {w:.2f}" for m, w in zip(res['modalities'], gates['weights']))] if gates else []),
+          f"- dialogue context: {_context_desc(mc)}",
           "", "| modality | features | encoder |", "|---|---|---|", *rows, "",
           "## How the recipe scores",
           f"This exact checkpoint has no test set of its own (it saw every utterance). The same recipe, {PROTOCOLS[res['protocol']]}"
@@ -331,7 +396,7 @@ def model_card(res:dict, n_train:int|None=None, n_val:int|None=None, best_epoch:
           "`cmer predict` recomputes them that way.",
           f"- It knows only the speakers, recording conditions and acting style of this corpus; expect lower scores elsewhere."]
     if not res.get('speaker_independent', res['protocol'] != 'random'):
-        L.append("- SPEAKER-DEPENDENT scores: the random split shares speakers between training and test; they overstate how it does on new speakers.")
+        L.append(f"- SPEAKER-DEPENDENT scores: the {res['protocol']} protocol's test speakers are also in its training data; they overstate how it does on new speakers.")
     if len(res['modalities']) < 3:
         L.append(f"- It reads only {modality_code(res['modalities'])}; the other modalities of a file are ignored.")
     return '\n'.join(L) + '\n'
@@ -344,8 +409,8 @@ def _trained_on(f:dict, protocol:str) -> str:
     if protocol == 'split': return "the corpus's training part (its dev part for early stopping)"
     return 'the random 60 % split'
 
-def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities:str='auto', epochs:int=15, batch_size:int=64,
-                  lr:float=0.002, patience:int=5, val_by:str='speaker', model_config:dict|None=None, train_config:dict|None=None,
+def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities:str='auto', epochs:int=300, batch_size:int=0,
+                  lr:float=0.01, patience:int=5, val_by:str='speaker', model_config:dict|None=None, train_config:dict|None=None,
                   seed:int=42, threads:int=1, projection:str='tsne', final_model:bool=True, force:bool=False,
                   audio_features:str='auto', fusion_table:bool=True) -> dict:
     "Train and test the unified model (leave-one-session-out by default) on the features under `out`; write `<out>/results/`."
@@ -377,12 +442,13 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
         folds = make_folds(data.table, protocol, seed)
         si = is_speaker_independent(protocol, data.table, folds)
         check_folds(data.table, folds, speaker_independent=si)
-        cv = cross_validate(data, folds, mc, tc, keep_models=True, unimodal=fusion_table)
+        cv = cross_validate(data, folds, mc, tc, keep_models=True, unimodal=fusion_table, n_jobs=get_config().n_jobs)
         res_dir = out/'results'
         res = dict(synthetic=synthetic, paired=paired, data_label=data_label, protocol=protocol, protocol_label=PROTOCOLS[protocol],
                    speaker_independent=si, folds_description=describe_folds(data.table, folds, protocol),
                    classes=data.classes, modalities=list(data.modalities), n_utterances=len(data), n_speakers=int(data.table.speaker.nunique()),
                    n_sessions=int(pd.to_numeric(data.table.session, errors='coerce').nunique()), majority_wa=float(np.bincount(data.labels).max() / len(data)),
+                   test_majority_wa=float(np.bincount(cv['predictions'].label).max() / len(cv['predictions'])),
                    summary=cv['summary'], subsets=cv['subsets'], fusion=cv.get('fusion'), audio_features=audio, confusion=cv['confusion'].tolist(), folds=cv['folds'],
                    config=dict(model=asdict(mc), train=asdict(tc), params=params), data=data.provenance)
         tag = ('SYNTHETIC demo corpus; ' if synthetic else 'PAIRED corpus; ' if paired else '') + PROTOCOLS[protocol].split(' (')[0] + ('' if si else ' (speaker-dependent)')
@@ -390,8 +456,7 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
                          data_label=data_label, protocol=protocol, featurizers=featurizer_record(data))   # featurizers: what `cmer predict` rebuilds
         fr = None
         if final_model:
-            tr, va = validation_split(data.table, np.arange(len(data)), tc.val_by, tc.val_frac, tc.seed)
-            fr = fit(data, tr, va, mc, tc, desc='model on every utterance')
+            fr = train_model(data, np.arange(len(data)), mc, tc, desc='model on every utterance')
         res['final_model'] = str(res_dir/'model.pt') if fr else None
         f_last = folds[-1]; pe = predict(cv['models'][-1], data, f_last['test'], max_frames=tc.max_frames)
         res['seconds'] = time.perf_counter() - t0
@@ -403,8 +468,8 @@ def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities
                     fold=f['name'], trained_on=_trained_on(f, protocol),
                     scores={k: r[k] for k in ('wa', 'ua', 'macro_f1', 'weighted_f1')}))
             if fr: save_checkpoint(out_('model.pt'), fr.model, data.classes, meta=ckpt_meta | dict(
-                    fold=None, trained_on='every utterance', n_train=fr.n_train, n_val=fr.n_val, best_epoch=fr.best_epoch))
-            if fr: atomic_write(out_('model.md'), model_card(res, fr.n_train, fr.n_val, fr.best_epoch))
+                    fold=None, trained_on='every utterance', n_train=fr.n_train, n_val=fr.n_val, best_epoch=fr.best_epoch, tuning=fr.tuning, gates=fr.gates))
+            if fr: atomic_write(out_('model.md'), model_card(res, fr.n_train, fr.n_val, fr.best_epoch, fr.tuning, fr.gates))
             # the map of the unified space: the last fold's model on its own test utterances
             plot_embedding(pe, data.labels[f_last['test']], data.classes, data.modalities,
                            f"{tag}: unified space and modality projections, test utterances of fold {f_last['name']} ({projection})",

@@ -16,11 +16,12 @@ from .core import atomic_path
 from .context import ContextHead
 
 # %% auto #0
-__all__ = ['LOSS_TERMS', 'FUSIONS', 'BRANCHES', 'STATS_POOLS', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT', 'parse_modalities',
-           'modality_code', 'ModelConfig', 'length_mask', 'masked_mean_std', 'AttentivePool', 'pool_stats',
-           'pool_stats_batch', 'reverse_padded', 'SeqEncoder', 'TextEncoder', 'StatsEncoder', 'utterance_norm',
-           'deltas', 'time_mask', 'Fusion', 'LateFusion', 'UnifiedModel', 'take_rows', 'random_batch', 'info_nce',
-           'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint', 'load_checkpoint']
+__all__ = ['LOSS_TERMS', 'FUSIONS', 'BRANCHES', 'STATS_POOLS', 'SCALE_L2', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT',
+           'parse_modalities', 'modality_code', 'ModelConfig', 'length_mask', 'masked_mean_std', 'AttentivePool',
+           'pool_stats', 'pool_stats_batch', 'reverse_padded', 'SeqEncoder', 'TextEncoder', 'StatsEncoder',
+           'utterance_norm', 'deltas', 'time_mask', 'Fusion', 'LateFusion', 'UnifiedModel', 'take_rows', 'random_batch',
+           'info_nce', 'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint',
+           'load_checkpoint']
 
 # %% ../nbs/09_model.ipynb #89f1a70b
 from .media import MODALITIES, CODES, FEATURE_FILES, SEQUENTIAL      # the shared vocabulary
@@ -28,6 +29,7 @@ LOSS_TERMS = ('emotion', 'uni', 'gender', 'recon', 'xmodal', 'supcon', 'aug')
 FUSIONS = ('late', 'attention')
 BRANCHES = ('stats', 'deep')
 STATS_POOLS = ('meanstd', 'mean')
+SCALE_L2 = 1e-4   # a linear 'stats' branch: the penalty on each factor (map, head) that pins the scale of the shared space
 
 def parse_modalities(spec:str|Sequence[str]|None) -> tuple[str, ...]:
     "Modality names in canonical order from `'AVT'`/`'AT'`/`'all'`/`None` or a list of names."
@@ -367,14 +369,21 @@ class UnifiedModel(nn.Module):
         "The sequential modalities this model reads through their statistics (`cmer.train.collate` gives it those, precomputed)."
         return tuple(m for m in self.modalities if self.pooled[m])
 
+    def branch_weights(self, m:str) -> list[torch.Tensor]:
+        "The weight matrices of modality `m`'s branch, input to output: its map into the shared space (and hidden layer) and its own emotion head."
+        ws = [p for n, p in self.encoders[m].named_parameters() if n.endswith('weight')]
+        return ws + ([self.uni_heads[m][1].weight] if self.cfg.has_uni and self.cfg.uni_head == 'separate' else [])
+
     def l2_penalty(self) -> torch.Tensor:
-        "The L2 term of the 'stats' branches: the squared weights of each branch's map and own emotion head, times its `ModelConfig.branch_l2`."
+        "The L2 term of the 'stats' branches, each times its `ModelConfig.branch_l2`: a linear branch's penalty is on the product of its map and head (the linear classifier it is, as in logistic regression) plus `SCALE_L2` on each factor; with a hidden layer, on every weight."
         total = self.gender_head.weight.new_zeros(())
         if not self.stats: return total
         for m in self.modalities:
-            ws = [p for n, p in self.encoders[m].named_parameters() if n.endswith('weight')]
-            if self.cfg.has_uni and self.cfg.uni_head == 'separate': ws.append(self.uni_heads[m][1].weight)
-            total = total + self.cfg.branch_l2(m) * sum((w ** 2).sum() for w in ws)
+            ws = self.branch_weights(m)
+            if not self.cfg.stats_hidden and len(ws) == 2:
+                pen = ((ws[1] @ ws[0]) ** 2).sum() + SCALE_L2 / max(self.cfg.branch_l2(m), 1e-12) * sum((w ** 2).sum() for w in ws)
+            else: pen = sum((w ** 2).sum() for w in ws)
+            total = total + self.cfg.branch_l2(m) * pen
         return total
 
     def set_normalization(self, stats:dict[str, tuple]):

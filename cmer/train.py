@@ -14,14 +14,16 @@ from tqdm import tqdm
 from .core import Features, features_dir, load_features, make_features, save_features, load_manifest, fingerprint, seed_everything, resolve_device
 from .context import context_index, gather_context, hide_speakers, REL_PAD
 from .corpus import load_utterances
+from .metrics import emotion_metrics     # WA, UA, F1: one definition for training, evaluation and baselines
 from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedModel, compute_losses,
                         parse_modalities, modality_code, pool_stats)
 
 # %% auto #0
 __all__ = ['GENDER_IDS', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data', 'feature_files',
            'audio_choice', 'load_data', 'pad_sequences', 'collate', 'batch_order', 'feature_stats', 'class_weights',
-           'emotion_metrics', 'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'pool_kw', 'uni_logprobs',
-           'fit_gates', 'to_device', 'context_batches', 'context_rows', 'fit', 'predict', 'inner_splits', 'train_model']
+           'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'pool_kw', 'uni_logprobs', 'fit_gates',
+           'to_device', 'context_runs', 'context_batches', 'context_rows', 'fit', 'predict', 'inner_splits',
+           'linear_oof', 'train_model']
 
 # %% ../nbs/10_train.ipynb #0e3706d1
 def synthetic_features(table:pd.DataFrame, modalities:str|Sequence[str]='AVT', dims:dict|None=None, frames:tuple=(40, 120),
@@ -89,11 +91,24 @@ class CorpusData:
         "`(rows of the feature file, d')`: `cmer.model.pool_stats` of every sequence of modality `m`'s features (`view='aug'`: of its augmented view), computed once."
         f = self.feats[m] if view == 'orig' else self.aug[m]
         key = (m, view, pool)
+        if key not in self._pooled and f.ragged and not len(f.data) and f.lengths.sum():
+            raise ValueError(f"CorpusData.pooled: the {m} sequences were dropped by `compact`, which kept only their {sorted(k[2] for k in self._pooled if k[0] == m)} statistics, not {pool!r}")
         if key not in self._pooled:
             d = f.dim[0] * (2 if pool == 'meanstd' else 1)
             self._pooled[key] = np.stack([pool_stats(f[i], pool) if L > 0 else np.zeros(d, np.float32) for i, L in enumerate(f.lengths)]) \
                                 if len(f) else np.zeros((0, d), np.float32)
         return self._pooled[key]
+
+    def compact(self, pooled:Sequence[str], pool:str='meanstd') -> CorpusData:
+        "A copy in which the modalities `pooled` keep only their statistics (computed now) and lengths, not their sequences: what a model of 'stats' branches reads, small enough to send to worker processes."
+        feats, aug = dict(self.feats), dict(self.aug)
+        for m in pooled:
+            if m not in feats or not feats[m].ragged: continue
+            for store, view in ((feats, 'orig'), (aug, 'aug')):
+                if m not in store: continue
+                self.pooled(m, view, pool); f = store[m]
+                store[m] = replace(f, data=np.zeros((0,) + f.dim, f.data.dtype))
+        return CorpusData(self.table, self.classes, feats, aug, self.rows, self.aug_rows, self.provenance, dict(self._pooled))
 
     def lengths(self, m:str) -> np.ndarray:
         "Sequence length of each utterance's modality `m` (0 if absent)."
@@ -249,7 +264,7 @@ def batch_order(idx:np.ndarray, batch_size:int, rng:np.random.Generator, lengths
         parts = [idx[i:i + batch_size * chunk] for i in range(0, len(idx), batch_size * chunk)]
         idx = np.concatenate([p[np.argsort(lengths[p], kind='stable')] for p in parts])
     batches = [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
-    if len(batches) > 1 and len(batches[-1]) < 2: batches[-2] = np.concatenate([batches[-2], batches.pop()])
+    if len(batches) > 1 and len(batches[-1]) < 2: last = batches.pop(); batches[-1] = np.concatenate([batches[-1], last])
     return [batches[i] for i in rng.permutation(len(batches))]
 
 # %% ../nbs/10_train.ipynb #a343ee65
@@ -272,16 +287,6 @@ def class_weights(labels:np.ndarray, n_classes:int) -> np.ndarray:
     w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1), 0.0)
     return (w / w[counts > 0].mean()).astype(np.float32)
 
-def emotion_metrics(y_true:np.ndarray, y_pred:np.ndarray) -> dict:
-    "WA (accuracy), UA (mean recall over the classes in `y_true`), macro F1 and weighted F1."
-    from sklearn.metrics import accuracy_score, recall_score, f1_score
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if len(y_true) == 0: return dict(wa=float('nan'), ua=float('nan'), macro_f1=float('nan'), weighted_f1=float('nan'), n=0)
-    present = np.unique(y_true)
-    return dict(wa=float(accuracy_score(y_true, y_pred)),
-                ua=float(recall_score(y_true, y_pred, labels=present, average='macro', zero_division=0)),
-                macro_f1=float(f1_score(y_true, y_pred, labels=np.union1d(present, np.unique(y_pred)), average='macro', zero_division=0)),
-                weighted_f1=float(f1_score(y_true, y_pred, average='weighted', zero_division=0)), n=int(len(y_true)))
 
 # %% ../nbs/10_train.ipynb #8c906175
 @dataclass
@@ -308,7 +313,7 @@ class TrainConfig:
     context_hide: float = 0.2    # with ModelConfig.context > 0: share of training targets whose context speakers read 'unknown' (so that prediction without diarization is trained)
     tune: str = 'inner'          # 'inner' (`train_model`): each 'stats' branch's L2 penalty (from `l2_grid`) and the fusion weights are chosen on inner folds of the training speakers, then the model trains on every training utterance for `epochs`; 'val': early stopping on one held-out training speaker (the 'deep' recipe)
     inner_folds: int = 4         # 'inner': folds of the training speakers (fewer when there are fewer speakers; by utterance with one speaker)
-    l2_grid: tuple = (1e-3, 1e-2, 1e-1, 1.0, 10.0)   # 'inner': the L2 penalties tried for each branch
+    l2_grid: tuple = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)   # 'inner': the L2 penalties tried for each branch
 
     @classmethod
     def from_dict(cls, d:dict|None) -> TrainConfig:
@@ -462,17 +467,22 @@ def _dialogs(table:pd.DataFrame) -> pd.DataFrame:
         table = table.assign(dialog=table['dialog'].astype(object).where(table['dialog'].notna(), pd.Series([('alone', i) for i in range(len(table))], index=table.index)))
     return table
 
-def context_batches(table:pd.DataFrame, idx:np.ndarray, batch_size:int, rng:np.random.Generator, run:int=8) -> list[np.ndarray]:
-    "Batches of `idx` for a context model: runs of `run` consecutive utterances of a dialog, the runs shuffled, so that a batch's targets share most of their context (a batch of 64 with k=16 then encodes ~200 utterances, not ~1000)."
+def context_runs(table:pd.DataFrame, idx:np.ndarray, run:int=8) -> list[np.ndarray]:
+    "The utterances `idx` in dialog order, cut into runs of at most `run` consecutive utterances of one dialog (what `context_batches` shuffles)."
     from cmer.context import dialog_order
     idx = np.asarray(idx)
     d = _dialogs(table.iloc[idx]).reset_index(drop=True)
     o = dialog_order(d); chain, code = idx[o], pd.factorize(d['dialog'])[0][o]
     starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(chain) else np.zeros(0, int); ends = np.r_[starts[1:], len(chain)]
-    runs = [chain[i:min(i + run, b)] for a, b in zip(starts, ends) for i in range(a, b, run)]     # never across two dialogs
-    flat = np.concatenate([runs[i] for i in rng.permutation(len(runs))]) if runs else chain
+    return [chain[i:min(i + run, b)] for a, b in zip(starts, ends) for i in range(a, b, run)]     # never across two dialogs
+
+def context_batches(table:pd.DataFrame, idx:np.ndarray, batch_size:int, rng:np.random.Generator, run:int=8,
+                    runs:list|None=None) -> list[np.ndarray]:   # `context_runs(table, idx, run)` when computed already (once per training, not per epoch)
+    "Batches of `idx` for a context model: runs of `run` consecutive utterances of a dialog, the runs shuffled, so that a batch's targets share most of their context (a batch of 64 with k=16 then encodes ~200 utterances, not ~1000)."
+    runs = context_runs(table, idx, run) if runs is None else runs
+    flat = np.concatenate([runs[i] for i in rng.permutation(len(runs))]) if runs else np.asarray(idx)[:0]
     batches = [flat[i:i + batch_size] for i in range(0, len(flat), batch_size)]
-    if len(batches) > 1 and len(batches[-1]) < 2: batches[-2] = np.concatenate([batches[-2], batches.pop()])
+    if len(batches) > 1 and len(batches[-1]) < 2: last = batches.pop(); batches[-1] = np.concatenate([batches[-1], last])
     return batches
 
 def context_rows(table:pd.DataFrame, k:int, bidirectional:bool=False, pool:np.ndarray|None=None) -> tuple[np.ndarray, np.ndarray]:
@@ -518,7 +528,8 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
         opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         lengths = data.lengths('audio') if 'audio' in data.modalities else None
         bs = len(train_idx) if tc.batch_size == 0 else max(min(8, tc.batch_size), min(tc.batch_size, len(train_idx) // max(1, tc.min_batches)))
-        def batches(r): return batch_order(train_idx, bs, r, lengths) if ctx_train is None else context_batches(data.table, train_idx, bs, r)
+        runs = context_runs(data.table, train_idx) if ctx_train is not None else None
+        def batches(r): return batch_order(train_idx, bs, r, lengths) if ctx_train is None else context_batches(data.table, train_idx, bs, r, runs=runs)
         n_batches = len(batch_order(train_idx, bs, np.random.default_rng(0)) if ctx_train is None else batches(np.random.default_rng(0)))
         total = max(1, tc.epochs * n_batches); warm = max(1, int(tc.warmup * total))
         def lr_at(s): return (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, total - warm))))
@@ -682,6 +693,38 @@ def inner_splits(table:pd.DataFrame, idx:np.ndarray, k:int=4, seed:int=42) -> li
     return [(idx[fold != j], idx[fold == j]) for j in range(k) if (fold == j).any() and (fold != j).any()]
 
 # %% ../nbs/10_train.ipynb #d4b2d59e
+def _cosine(step:int, total:int, warmup:float) -> float:
+    "The learning-rate factor of `fit`'s schedule: linear warm-up over `warmup` of the steps, then cosine decay to 0."
+    warm = max(1, int(warmup * total))
+    return (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+def linear_oof(X:np.ndarray,                 # `(n, d)` a modality's vectors (statistics, embeddings); rows without it are never read
+               y:np.ndarray, n_classes:int,
+               splits:list[tuple[np.ndarray, np.ndarray]], # inner (train, held-out) row indices, each only of rows that have the modality
+               grid:Sequence[float],         # L2 penalties, one classifier each, trained together
+               tc:TrainConfig|None=None) -> np.ndarray:
+    "Held-out log-probabilities `(len(grid), n, n_classes)` (NaN outside the held-out rows) of a linear 'stats' branch trained alone at each penalty: standardised on its training rows, class-weighted cross-entropy plus `l2 * ||W||^2`, AdamW for `tc.epochs` full-batch steps with `fit`'s schedule."
+    tc = tc or TrainConfig()
+    G = len(grid); out = np.full((G, len(X), n_classes), np.nan, np.float32)
+    lam = torch.tensor(list(grid), dtype=torch.float32)[:, None, None]
+    with _threads(tc.threads):
+        for a, b in splits:
+            if len(a) < 2 or not len(b): continue
+            Xa = torch.from_numpy(np.asarray(X[a], np.float32)); mu, sd = Xa.mean(0), Xa.std(0, unbiased=False).clamp(min=1e-6)
+            Za, Zb = (Xa - mu) / sd, (torch.from_numpy(np.asarray(X[b], np.float32)) - mu) / sd
+            ya = torch.from_numpy(y[a]); w = torch.from_numpy(class_weights(y[a], n_classes)) if tc.class_weighted else torch.ones(n_classes)
+            wy = w[ya]; wy = wy / wy.sum().clamp(min=1e-12)
+            torch.manual_seed(tc.seed)
+            W = torch.zeros(G, X.shape[1], n_classes, requires_grad=True); bias = torch.zeros(G, 1, n_classes, requires_grad=True)
+            opt = torch.optim.AdamW([W, bias], lr=tc.lr, weight_decay=0.0)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s_: _cosine(s_, tc.epochs, tc.warmup))
+            for _ in range(tc.epochs):
+                logp = torch.log_softmax(torch.einsum('nd,gdc->gnc', Za, W) + bias, -1)
+                loss = -(logp.gather(2, ya[None, :, None].expand(G, -1, 1)).squeeze(-1) * wy).sum() + (lam * W ** 2).sum()
+                opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+            with torch.no_grad(): out[:, b] = torch.log_softmax(torch.einsum('nd,gdc->gnc', Zb, W) + bias, -1).numpy()
+    return out
+
 def train_model(data:CorpusData, train_idx:np.ndarray, model_cfg:ModelConfig|None=None, train_cfg:TrainConfig|None=None,
                 val_idx:np.ndarray|None=None,   # a validation part given by the protocol: early stopping with tune='val', part of the training pool with 'inner'
                 progress:bool|str=True, desc:str='fit', split_seed:int|None=None) -> FitResult:
@@ -699,14 +742,21 @@ def train_model(data:CorpusData, train_idx:np.ndarray, model_cfg:ModelConfig|Non
     grid = tc.l2_grid if mc.branch == 'stats' else (mc.l2,)
     mods, y = data.modalities, data.labels
     oof = np.full((len(grid), len(data), len(mods), len(data.classes)), np.nan, np.float32); use = np.zeros((len(data), len(mods)), bool)
-    bar = tqdm(total=len(grid) * len(splits) + 1, desc=f'{desc} (inner folds)', disable=not progress, leave=False, mininterval=2)
-    for gi, g in enumerate(grid):
-        cfg_g = replace(mc, context=0, l2=g, l2_audio=None, l2_video=None, l2_text=None)
-        for a, b in splits:
-            if len(a) < 2: continue
-            r = fit(data, a, None, cfg_g, tc, progress=False)
-            lp, u = uni_logprobs(r.model, data, b, tc.max_frames)
-            oof[gi, b], use[b] = lp.cpu().numpy(), u.cpu().numpy(); bar.update()
+    fast = mc.branch == 'stats' and not mc.stats_hidden       # linear branches: each alone, every penalty at once (`linear_oof`)
+    bar = tqdm(total=(0 if fast else len(grid) * len(splits)) + 1, desc=f'{desc} (inner folds)', disable=not progress, leave=False, mininterval=2)
+    if fast:
+        for j, m in enumerate(mods):
+            has = data.rows[m] >= 0; use[:, j] = has
+            X = data.pooled(m, 'orig', mc.stats_pool)[np.maximum(data.rows[m], 0)] if data.feats[m].ragged else data.feats[m].data[np.maximum(data.rows[m], 0)]
+            oof[:, :, j] = linear_oof(X, y, len(data.classes), [(a[has[a]], b[has[b]]) for a, b in splits], grid, tc)
+    else:
+        for gi, g in enumerate(grid):
+            cfg_g = replace(mc, context=0, l2=g, l2_audio=None, l2_video=None, l2_text=None)
+            for a, b in splits:
+                if len(a) < 2: continue
+                r = fit(data, a, None, cfg_g, tc, progress=False)
+                lp, u = uni_logprobs(r.model, data, b, tc.max_frames)
+                oof[gi, b], use[b] = lp.cpu().numpy(), u.cpu().numpy(); bar.update()
     chosen, scores = {}, {}
     for j, m in enumerate(mods):
         rows = pool[use[pool, j] & np.isfinite(oof[0, pool, j, 0])]
