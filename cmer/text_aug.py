@@ -4,7 +4,8 @@
 
 # %% ../nbs/02_text_aug.ipynb #7f366b88
 from __future__ import annotations
-import os, re, json, time, shutil, sqlite3, hashlib, subprocess, warnings, contextlib
+import os, re, json, time, shlex, shutil, sqlite3, hashlib, subprocess, warnings, contextlib
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -12,13 +13,14 @@ import numpy as np, pandas as pd
 from .core import StepRun, atomic_path, get_config, load_manifest, step_dir, MissingResourceError
 from .corpus import load_utterances
 from .models import model_dir
-from .media import find_tool
+from .media import find_tool, check_params
 
 # %% auto #0
 __all__ = ['ISO3', 'TRANSLATORS', 'MARKER_RE', 'chrf_stats', 'chrf_from_stats', 'chrf', 'corpus_chrf', 'Translator',
-           'apertium_modes', 'ApertiumTranslator', 'MarianTranslator', 'tiny_marian', 'parse_chain', 'make_translator',
-           'TranslationCache', 'default_cache_path', 'split_markers', 'BackTranslator', 'load_augmented',
-           'text_aug_step', 'text_aug_summary']
+           'apertium_modes', 'apertium_deformat', 'apertium_reformat', 'apertium_stages', 'ApertiumTranslator',
+           'MarianTranslator', 'tiny_marian', 'parse_chain', 'make_translator', 'TranslationCache',
+           'default_cache_path', 'split_markers', 'BackTranslator', 'load_augmented', 'text_aug_step',
+           'text_aug_summary']
 
 # %% ../nbs/02_text_aug.ipynb #ce765388
 def _char_ngrams(s:str, n_max:int=6) -> list[Counter]:
@@ -80,8 +82,53 @@ def _mode_version(mode:str) -> str:
             return f'mtime={f.stat().st_mtime_ns}'
     return 'unknown'
 
+_DESTXT = re.compile(r'([$/<>@\[\\\]^{}])')
+_FULL_STOP = re.compile(r'\.\[\]((?:\[[^\]]*\])*)\s*$')
+
+def apertium_deformat(text:str) -> str:
+    "One sentence (whitespace collapsed) in Apertium's stream format, as `apertium-destxt` writes it: special characters escaped, `~` and the spaces around it a blank, a closing full stop and line end."
+    s = _DESTXT.sub(r'\\\1', ' '.join(text.split()))
+    end = re.search(r' ?~[~ ]*$', s)                       # a trailing ~ joins the closing blank
+    if end: s = s[:end.start()]
+    return re.sub(r' ?~[~ ]*', lambda m: f'[{m.group(0)}]', s) + '.[][' + (end.group(0) if end else '') + '\n]'
+
+def apertium_reformat(unit:str) -> str:
+    "The text of one translated unit, as `apertium-retxt` gives it: the deformatter's full stop dropped, blanks `[...]` to their content, escapes undone; whitespace collapsed."
+    s, out, i = _FULL_STOP.sub(r'\1', unit), [], 0
+    while i < len(s):
+        c = s[i]
+        if c == '\\' and i + 1 < len(s): out.append(s[i + 1]); i += 2; continue
+        if c == '[':
+            j = i + 1
+            while j < len(s) and s[j] != ']': j += 2 if s[j] == '\\' else 1
+            out.append(re.sub(r'\\(.)', r'\1', s[i + 1:j])); i = j + 1; continue
+        out.append(c); i += 1
+    return ' '.join(''.join(out).split())
+
+def _mode_file(mode:str) -> Path|None:
+    return next((Path(d)/f'{mode}.mode' for d in ('/usr/share/apertium/modes', '/usr/local/share/apertium/modes') if (Path(d)/f'{mode}.mode').exists()), None)
+
+def apertium_stages(mode:str) -> list[list[str]]:
+    "The programs of an Apertium mode with null-flush (`apertium-wblank-mode -z`), as argument lists; unknown words unmarked."
+    f = _mode_file(mode)
+    if f is None: raise MissingResourceError(f"the Apertium mode file {mode}.mode", "Install the pair's Debian package (apertium -l lists the modes).")
+    exe = shutil.which('apertium-wblank-mode')
+    if not exe: raise MissingResourceError('the apertium-wblank-mode program', 'Install it: apt-get install apertium (the README set-up command does this).')
+    r = subprocess.run([exe, '-z', str(f)], capture_output=True, text=True)
+    if r.returncode or not r.stdout.strip(): raise MissingResourceError(f"a readable Apertium mode {f}", f"apertium-wblank-mode failed: {r.stderr.strip()[:200]}")
+    return [shlex.split(p.replace('$1', '-n').replace('$2', '')) for p in r.stdout.strip().split(' | ')]
+
+_SURFACE = re.compile(r'\^((?:[^/$\\]|\\.)*)/')
+_NEW_CLASS = re.compile(r"^Word '(.*)'\.$", re.M)
+
+def _per_unit(stage:list[str]) -> bool:
+    "Whether a program keeps state across null-flushed units: Apertium's HMM and sliding-window taggers add each new ambiguity class they meet to their model (the perceptron, -x, does not)."
+    if Path(stage[0]).name != 'apertium-tagger': return False
+    flags = [a for a in stage[1:] if a.startswith('-')]
+    return not any(a == '--perceptron' or (not a.startswith('--') and 'x' in a) for a in flags)
+
 class ApertiumTranslator(Translator):
-    "Apertium rule-based MT for one language pair: one subprocess per chunk of lines; a chunk that loses lines is bisected."
+    "Apertium rule-based MT for one language pair: every sentence an independent unit (null-flushed; a stateful tagger once per sentence); a chunk that loses units is bisected."
     name = 'apertium'
     def __init__(self, src:str, tgt:str, chunk:int=2000, timeout:float=600, fallback:bool=True):
         super().__init__(src, tgt)
@@ -93,38 +140,78 @@ class ApertiumTranslator(Translator):
             raise MissingResourceError(f"the Apertium pair {src}-{tgt} (modes tried: {', '.join(cands)})",
                                        f"Install it, e.g. apt-get install apertium-{ISO3.get(src, src)}-{ISO3.get(tgt, tgt)} "
                                        f"(apt-cache search apertium lists the pairs); installed: {', '.join(pairs) or 'none'}.")
-        self.mode, self.chunk, self.timeout = hit[0], chunk, timeout
+        self.mode, self.chunk, self.timeout, self.threads = hit[0], chunk, timeout, max(2, os.cpu_count() or 1)
         self.version = _mode_version(self.mode)
+        self.stages = apertium_stages(self.mode)
         a, b = self.mode.split('-', 1)      # pivots for a sentence this pair cannot translate: a-p and p-b both installed
         self.pivots = sorted(p for p in {m.split('-', 1)[1] for m in modes if m.startswith(f'{a}-') and '_' not in m}
                              if p != b and f'{p}-{b}' in modes) if fallback else []
-        self._pivot_tr, self.calls, self.stderr = {}, 0, ''
+        self._pivot_tr, self.calls, self.unit_runs, self.stderr = {}, 0, 0, ''
 
     @property
-    def key(self) -> str: return f'apertium:{self.mode}:{self.version}'
+    def key(self) -> str: return f'apertium:{self.mode}:{self.version}:unit'     # ':unit': each sentence translated alone (older entries were not)
     @property
     def n_calls(self) -> int:
         "Apertium processes run so far, pivots included."
         return self.calls + sum(t.calls for pair in self._pivot_tr.values() for t in pair)
 
+    def _pipe(self, stages:list[list[str]], units:list[str]) -> list[str]:
+        "`units` (NUL-terminated) through a pipeline of `stages` in one process group: the units that come out."
+        cmd = ' | '.join(' '.join(shlex.quote(a) for a in st) for st in stages)
+        r = subprocess.run(['bash', '-o', 'pipefail', '-c', cmd], input=''.join(u + '\0' for u in units), capture_output=True, text=True, timeout=self.timeout)
+        crashed = re.findall(r'(Segmentation fault|Aborted|Killed)(?: \(core dumped\))?\s*\|?\s*(\S+)', r.stderr)   # bash's note on a program that died
+        err = ' | '.join(l.strip() for l in r.stderr.splitlines() if l.strip() and not l.lstrip().startswith(('bash: line', '|')) and not re.match(r'^\d+\s', l.strip()))
+        if err: self.stderr = ' | '.join(filter(None, [self.stderr, err]))[:300]
+        if r.returncode:
+            who = f"{Path(crashed[0][1]).name} died ({crashed[0][0].lower()})" if crashed else f"its pipeline stopped"
+            raise RuntimeError(f"apertium {self.mode}: {who}, exit status {r.returncode}" + (f"; stderr: {self.stderr}" if self.stderr else ''))
+        out, n = r.stdout.split('\0'), len(units)
+        return out[:n] if len(out) > n and not any(o.strip() for o in out[n:]) else out[:-1]   # the units, without the programs' closing flushes
+
+    def _unit(self, stage:list[str], unit:str) -> str:
+        "One unit through one program of its own (a stateful tagger)."
+        r = subprocess.run(stage, input=unit + '\0', capture_output=True, text=True, timeout=self.timeout)
+        if r.returncode: raise RuntimeError(f"apertium {self.mode}: {Path(stage[0]).name} failed (exit {r.returncode}): {r.stderr.strip()[:200]}")
+        return r.stdout.split('\0')[0]
+
+    def _stateful(self, stage:list[str], units:list[str]) -> list[str]:
+        "A tagger that grows its model: the units it tags with the trained model only (a run with `-d` that meets no new ambiguity class) in one run; each unit holding a word that met one in a run of its own."
+        words = [{w.lower() for w in _SURFACE.findall(u)} for u in units]
+        out, todo, alone = [None] * len(units), list(range(len(units))), []
+        while todo:
+            r = subprocess.run([stage[0], '-d', *stage[1:]], input=''.join(units[i] + '\0' for i in todo), capture_output=True, text=True, timeout=self.timeout)
+            if r.returncode: raise RuntimeError(f"apertium {self.mode}: {Path(stage[0]).name} failed (exit {r.returncode}): {r.stderr.strip()[:200]}")
+            met = {w.lower() for w in _NEW_CLASS.findall(r.stderr)}
+            if not met:                                   # the model never grew: each unit is tagged as it would be alone
+                for i, o in zip(todo, r.stdout.split('\0')): out[i] = o
+                break
+            held = [i for i in todo if words[i] & met] or list(todo)     # (a word not found: every unit alone, to be safe)
+            alone += held; todo = [i for i in todo if i not in set(held)]
+        if alone:
+            with ThreadPoolExecutor(self.threads) as ex:
+                for i, o in zip(alone, ex.map(lambda i: self._unit(stage, units[i]), alone)): out[i] = o
+            self.unit_runs += len(alone)
+        return out
+
     def _run(self, lines:list[str]) -> list[str]:
-        "One apertium process over `lines`: its output lines (apertium's stderr is kept in `self.stderr`)."
-        self.calls += 1
-        r = subprocess.run([find_tool('apertium'), '-u', '-f', 'txt', self.mode], input='\n'.join(lines) + '\n',
-                           capture_output=True, text=True, timeout=self.timeout)
-        self.stderr = ' | '.join(l.strip() for l in r.stderr.splitlines() if l.strip())[:300]
-        if r.returncode: raise RuntimeError(f"apertium {self.mode} failed (exit {r.returncode}): {self.stderr}")
-        outl = r.stdout.split('\n')
-        if outl and outl[-1] == '': outl = outl[:-1]
-        return outl
+        "One run of the pair's pipeline over `lines`, each an independent unit: the translations that come out (stderr kept in `self.stderr`)."
+        self.calls += 1; self.stderr = ''
+        units, i = [apertium_deformat(l) for l in lines], 0
+        while i < len(self.stages):
+            if _per_unit(self.stages[i]): units = self._stateful(self.stages[i], units); i += 1; continue
+            j = next((k for k in range(i, len(self.stages)) if _per_unit(self.stages[k])), len(self.stages))
+            n, units = len(units), self._pipe(self.stages[i:j], units)
+            if len(units) != n: break                       # units lost (a crash): the caller bisects
+            i = j
+        return [apertium_reformat(u) for u in units]
 
     def _attempt(self, lines:list[str]) -> tuple[list[str]|None, str]:
         "The translations of `lines` by one process, or None and why (lines lost, an empty line for a sentence, an error)."
         try: got = self._run(lines)
         except (RuntimeError, subprocess.TimeoutExpired) as e: return None, str(e)
         err = f'; stderr: {self.stderr}' if self.stderr else ''
-        if len(got) != len(lines): return None, f'apertium {self.mode} returned {len(got)} line(s) for {len(lines)}{err}'
-        if any(t.strip() and not g.strip() for t, g in zip(lines, got)): return None, f'apertium {self.mode} returned an empty line{err}'
+        if len(got) != len(lines): return None, f'apertium {self.mode} returned {len(got)} translation(s) for {len(lines)}{err}'
+        if any(t.strip() and not g.strip() for t, g in zip(lines, got)): return None, f'apertium {self.mode} returned an empty translation{err}'
         return got, ''
 
     def _bisect(self, lines:list[str]) -> list[str|None]:
@@ -151,7 +238,7 @@ class ApertiumTranslator(Translator):
         return None
 
     def translate(self, texts:Sequence[str]) -> list[str|None]:
-        texts = [' '.join(t.split()) for t in texts]          # one sentence per line: no inner line breaks
+        texts = [' '.join(t.split()) for t in texts]          # one sentence per unit: no inner line breaks
         res = []
         for i in range(0, len(texts), self.chunk):
             res += [None if g is None else ' '.join(g.split()) for g in self._bisect(texts[i:i + self.chunk])]
@@ -352,6 +439,11 @@ def load_augmented(out:str|Path) -> pd.DataFrame:
 def text_aug_step(corpus:str|Path, out:str|Path, chain:str='en>ca>es>en', backend:str='apertium', keep_markers:bool=True,
                   cache:bool=True, force:bool=False) -> dict:
     "Back-translate every transcript through `chain`; write `<out>/text_aug/augmented.csv` and the manifest."
+    try: parse_chain(chain); chain_ok = True
+    except ValueError: chain_ok = False
+    check_params('text_aug', [('chain', chain, chain_ok, "language codes joined by '>', e.g. 'en>ca>es>en'"),
+                              ('backend', backend, backend in TRANSLATORS, f'one of {list(TRANSLATORS)}'),
+                              *((n, v, isinstance(v, bool), 'true or false') for n, v in (('keep_markers', keep_markers), ('cache', cache), ('force', force)))])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     params = dict(corpus=str(corpus), out=str(out), chain=chain, backend=backend, keep_markers=keep_markers, cache=cache)
     table = step_dir(out, 'corpus')/'utterances.csv'
