@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (StepRun, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, json_default, from_fields)
-from .corpus import load_utterances
-from .demo import corpus_kind
+from .corpus import load_utterances, corpus_kind
 from .media import VideoError, probe_video, find_tool, check_params, in_range
 
 # %% auto #0

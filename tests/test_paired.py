@@ -29,7 +29,7 @@ def small_paired(tmp_path_factory):
 
 def test_every_clip_once(full_plan):
     "All 339 four-class EmoDB clips become utterances, each once, with EmoDB's own class."
-    from cmer.baselines import read_emodb
+    from cmer.corpus import read_emodb
     emo = read_emodb(Path(DATA)/'emodb')
     emo = emo[emo.label4 != ''].set_index('utt_id')
     assert len(full_plan) == len(emo) == 339
@@ -39,7 +39,7 @@ def test_every_clip_once(full_plan):
 
 def test_sessions_are_speaker_independent(full_plan):
     "Each EmoDB speaker is in exactly one session; each session is one female and one male speaker of that gender."
-    from cmer.baselines import EMODB_SPEAKERS
+    from cmer.corpus import EMODB_SPEAKERS
     assert (full_plan.groupby('emodb_speaker').session.nunique() == 1).all()
     assert (full_plan.groupby('emodb_speaker').gender.nunique() == 1).all()
     per = full_plan.groupby(['session', 'gender']).emodb_speaker.unique()
