@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np, pandas as pd
 import soundfile as sf
 from .core import StepRun, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError, resolve_device
-from .corpus import load_utterances
+from .corpus import load_utterances, audio_sources, utterance_audio
 from .models import model_folder
 from .media import SR, read_audio, sniff_audio, find_tool, check_params, is_device
 from .text_aug import BackTranslator, default_cache_path, parse_chain, TRANSLATORS
@@ -294,14 +294,19 @@ def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_
                   voice_female=voice_female, voice_male=voice_male, device=device)
     table = step_dir(out, 'corpus')/'utterances.csv'
     df = load_utterances(out)
-    has_audio = (df.wav != '').any()
-    inputs = [table] + [Path(w) for w in df.wav if w]
+    src = audio_sources(df)                                   # a wav, or a clip whose audio track is the utterance's (MELD)
+    has_audio = any(src)
+    inputs = [table] + [Path(w) for w in src if w]
     with StepRun('audio_aug', out, params, inputs=inputs, force=force, extra_versions=('faster-whisper', 'ctranslate2', 'vosk', 'pocketsphinx', 'pyttsx3')) as run:
         if run.current: return run.manifest
         synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))
         if not has_audio:
-            run.record(skipped=f"the corpus {corpus.name} has no audio (a flat CSV of transcripts): no augmented audio", n_utterances=len(df))
+            run.record(skipped=f"the corpus {corpus.name} has no audio (no wav files, and no clips of their own with audio): no augmented audio",
+                       n_utterances=len(df))
         else:
+            n_total, (wavs, xfails) = len(df), utterance_audio(out, df, n_jobs=get_config().n_jobs)   # MELD: each clip's audio track, extracted once
+            for f in xfails: run.fail(f['item'], f['error'])
+            df = df[~df.utt_id.isin({f['item'] for f in xfails})].assign(wav=lambda t: t.utt_id.map(wavs).fillna('')).reset_index(drop=True)
             parts = [df.iloc[b0:b0 + BLOCK] for b0 in range(0, len(df), BLOCK)]
             workers, threads = _asr_workers(len(parts), device)
             spec = (asr, asr_model, device, threads)
@@ -351,7 +356,7 @@ def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_
             with atomic_path(run.output('audio_aug.csv')) as tmp: res.to_csv(tmp, index=False)
             run.record(synthetic=synthetic, asr=recogniser.name, asr_model=str(recogniser.model), tts=tts,
                        asr_device=getattr(recogniser, 'device', 'cpu'), asr_compute_type=getattr(recogniser, 'compute_type', None), chain=chain, translator=translator,
-                       voices=voices, n_utterances=len(df), n_augmented=len(res), n_failed=len(run.failures),
+                       voices=voices, n_utterances=n_total, n_augmented=len(res), n_failed=len(run.failures),
                        asr_wer=round(errors / n_words, 4) if n_words else None, asr_ref_words=n_words, asr_utterances=n_recognised,
                        asr_wer_note=('SYNTHETIC: WER of the recogniser on espeak-ng speech of the demo corpus' if synthetic
                                      else 'WER of the recogniser against the corpus transcripts'),

@@ -4,20 +4,22 @@
 
 # %% ../nbs/01_corpus.ipynb #b8ce2093
 from __future__ import annotations
-import csv, os, re, json
+import csv, os, re, json, glob, hashlib, functools
 from pathlib import Path
 from collections import Counter
 import numpy as np, pandas as pd
-from .core import StepRun, atomic_path, get_config, load_manifest, step_dir
-from .media import check_params
+from .core import StepRun, atomic_path, get_config, load_manifest, step_dir, MissingResourceError, parallel_map
+from .media import check_params, extract_audio_track, SR
 
 # %% auto #0
 __all__ = ['UTT_RE', 'STRICT_HINT', 'COLUMNS', 'CSV_COLUMNS', 'SPLITS', 'OUTSIDE_HINT', 'MELD_SPLITS', 'MELD_COLUMNS',
-           'MELD_EMOTIONS', 'MELD_SENTIMENTS', 'LABEL_MAPS', 'AUTO_LABEL_MAP', 'MANY', 'parse_utt_id',
-           'CorpusFormatError', 'decode_lines', 'csv_records', 'parse_emo_evaluation', 'parse_transcription',
-           'turn_positions', 'read_iemocap', 'write_fixture_corpus', 'read_order_csv', 'read_flat_csv', 'parse_labels',
-           'outside', 'read_csv_corpus', 'read_meld', 'write_meld_fixture', 'corpus_format', 'read_corpus',
-           'get_label_map', 'resolve_label_map', 'apply_label_map', 'corpus_step', 'load_utterances', 'corpus_summary']
+           'MELD_EMOTIONS', 'MELD_SENTIMENTS', 'SYNTHETIC_LABEL', 'PAIRED_LABEL', 'GENERATED_SIDES', 'EMODB_CODES',
+           'EMODB_CLASSES', 'EMODB_TO_IEMOCAP4', 'EMODB_SPEAKERS', 'EMODB_NAME', 'LABEL_MAPS', 'AUTO_LABEL_MAP', 'MANY',
+           'CLIP_AUDIO', 'parse_utt_id', 'CorpusFormatError', 'decode_lines', 'csv_records', 'parse_emo_evaluation',
+           'parse_transcription', 'turn_positions', 'read_iemocap', 'write_fixture_corpus', 'read_order_csv',
+           'read_flat_csv', 'parse_labels', 'outside', 'read_csv_corpus', 'read_meld', 'write_meld_fixture',
+           'corpus_kind', 'read_emodb', 'corpus_format', 'read_corpus', 'get_label_map', 'resolve_label_map',
+           'apply_label_map', 'corpus_step', 'load_utterances', 'corpus_summary', 'audio_sources', 'utterance_audio']
 
 # %% ../nbs/01_corpus.ipynb #982def9c
 UTT_RE = re.compile(r'^Ses(?P<session>\d{2})(?P<lead>[FM])_(?P<rest>.+)_(?P<gender>[FM])(?P<turn>[0-9][0-9A-Za-z]*)$')
@@ -446,6 +448,71 @@ def write_meld_fixture(root:Path, cp1252_line:bool=True, clips:bool=True) -> Pat
         (root/f).write_bytes(b'\r\n'.join(lines) + b'\r\n')
     return root
 
+# %% ../nbs/01_corpus.ipynb #3eda7b5c
+SYNTHETIC_LABEL = 'SYNTHETIC: generated demo corpus (espeak-ng speech); its numbers say nothing about real emotion recognition'
+PAIRED_LABEL = 'PAIRED: real signals paired by label; the modalities are independent given the label; not a real multimodal recording'
+GENERATED_SIDES = {'F': 'left', 'M': 'right'}   # the generated videos' halves: female speaker left, male right (as the frames step names them)
+
+def corpus_kind(corpus:str|Path) -> dict:
+    "What a corpus folder is, from its `demo_corpus.json` marker: `{'kind': 'synthetic'|'paired'|'real', 'label', 'speaker_sides'}`."
+    p = Path(corpus)/'demo_corpus.json'
+    if not Path(corpus).is_dir() or not p.exists(): return dict(kind='real', label='', speaker_sides=None)
+    try: info = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise CorpusFormatError([f"{p}: not a readable cmer corpus marker ({e})"]) from None
+    kind = info.get('kind') or ('paired' if info.get('paired') else 'synthetic')   # corpora written before 'kind' existed are synthetic
+    return dict(kind=kind, label=info.get('data_label') or (PAIRED_LABEL if kind == 'paired' else SYNTHETIC_LABEL),
+                speaker_sides=info.get('speaker_sides', GENERATED_SIDES))
+
+# %% ../nbs/01_corpus.ipynb #368d5fe0
+EMODB_CODES = {'W': 'anger', 'L': 'boredom', 'E': 'disgust', 'A': 'fear', 'F': 'happiness', 'T': 'sadness', 'N': 'neutral'}
+EMODB_CLASSES = sorted(EMODB_CODES.values())
+EMODB_TO_IEMOCAP4 = {'neutral': 'neu', 'anger': 'ang', 'sadness': 'sad', 'happiness': 'hap'}
+EMODB_SPEAKERS = {'03': 'M', '08': 'F', '09': 'F', '10': 'M', '11': 'M', '12': 'M', '13': 'F', '14': 'F', '15': 'M', '16': 'F'}
+EMODB_NAME = re.compile(r'^(?P<speaker>\d\d)(?P<text>[ab]\d\d)(?P<code>[WLEAFTN])(?P<version>[a-z])\.wav$')
+
+def _emodb_root(root) -> Path:
+    if root is None:
+        d = get_config().data_dir
+        if d is None: raise MissingResourceError("the real-data folder (with emodb/)", "Set CMER_DATA to the folder that holds emodb/, or pass the EmoDB folder.")
+        root = Path(d)/'emodb'
+    root = Path(root)
+    if not root.is_dir(): raise MissingResourceError(f"the EmoDB folder {root}", "Set CMER_DATA to the folder that holds emodb/ (wav/ and labels.csv), or pass the EmoDB folder.")
+    return root
+
+def read_emodb(root:str|Path|None=None) -> pd.DataFrame:
+    "EmoDB's clips (default: `<data>/emodb`): utt_id, wav, speaker, gender, text_id, emotion (7 names), label4 (IEMOCAP name or '')."
+    root = _emodb_root(root)
+    wav_dir = root/'wav' if (root/'wav').is_dir() else root
+    files = sorted(p.name for p in wav_dir.glob('*.wav'))
+    if not files: raise MissingResourceError(f"EmoDB wav files in {wav_dir}", "The folder should hold the corpus' wav files (e.g. 03a01Fa.wav), in wav/ or directly.")
+    bad = [f for f in files if not EMODB_NAME.match(f)]
+    if bad: raise ValueError(f"{wav_dir}: {len(bad)} file name(s) not in EmoDB's form (speaker, text, emotion letter, version: 03a01Fa.wav), e.g. {bad[:3]}")
+    rows = []
+    for f in files:
+        m = EMODB_NAME.match(f).groupdict()
+        rows.append(dict(utt_id=f[:-4], wav=str(wav_dir/f), speaker=m['speaker'], gender=EMODB_SPEAKERS.get(m['speaker'], ''),
+                         text_id=m['text'], emotion=EMODB_CODES[m['code']]))
+    df = pd.DataFrame(rows)
+    unknown = sorted(set(df.speaker) - set(EMODB_SPEAKERS))
+    if unknown: raise ValueError(f"{wav_dir}: speaker(s) {unknown} are not EmoDB's ten ({sorted(EMODB_SPEAKERS)})")
+    lab = root/'labels.csv'
+    if lab.exists():
+        t = pd.read_csv(lab, dtype=str, keep_default_na=False)
+        need = {'Filename', 'speaker', 'emotion'}
+        if not need <= set(t.columns): raise ValueError(f"{lab}: expected columns {sorted(need)}, found {list(t.columns)}")
+        t = t.set_index('Filename')
+        orphans = sorted(set(t.index) - set(files))
+        if orphans: raise ValueError(f"{lab}: {len(orphans)} line(s) name wav files that are not in {wav_dir}, e.g. {orphans[:3]}")
+        for i, r in df.iterrows():
+            f = r.utt_id + '.wav'
+            if f not in t.index: raise ValueError(f"{lab}: no line for {f}")
+            got = t.loc[f]
+            if got.emotion != r.emotion or got.speaker.zfill(2) != r.speaker:
+                line = t.index.get_loc(f) + 2
+                raise ValueError(f"{lab} line {line}: {f} says speaker {got.speaker!r}, emotion {got.emotion!r}; its name says {r.speaker!r}, {r.emotion!r}")
+    df['label4'] = df.emotion.map(EMODB_TO_IEMOCAP4).fillna('')
+    return df
+
 # %% ../nbs/01_corpus.ipynb #67e7bb0c
 def corpus_format(path:str|Path) -> str:
     "Which reader a corpus needs: 'iemocap-layout', 'meld', 'flat-csv' (iemocap.csv) or 'csv' (generic), from its files or its CSV header."
@@ -477,7 +544,6 @@ def read_corpus(path:str|Path, strict:bool=True, labels:str|list|None=None, allo
     elif fmt == 'meld': df, rep = read_meld(path, strict=strict)
     elif fmt == 'flat-csv': df, rep = read_flat_csv(path)
     else: df, rep = read_csv_corpus(path, labels=labels, strict=strict, allow_outside=allow_outside)
-    from cmer.demo import corpus_kind                         # (lazy: cmer.demo reads corpora with this module)
     kind = corpus_kind(path)                                  # the demo corpora's marker says SYNTHETIC or PAIRED
     rep.update(synthetic=kind['kind'] == 'synthetic', paired=kind['kind'] == 'paired', data_kind=kind['kind'], data_label=kind['label'])
     return df, rep
@@ -622,3 +688,35 @@ def corpus_summary(out:str|Path) -> str:
              f"dialogs without video: {len(r['missing_video_dialogs'])}, clips missing: {len(r.get('missing_video', []))}, "
              f"malformed lines skipped: {len(r['malformed_lines'])}, lines decoded as cp1252: {r.get('lines_decoded_cp1252', 0)}"]
     return '\n'.join(lines)
+
+# %% ../nbs/01_corpus.ipynb #92f21f4a
+CLIP_AUDIO = 'clip_audio'      # <out>/clip_audio/: the audio tracks of clips without a wav, extracted once
+
+def audio_sources(df:pd.DataFrame) -> list[str]:
+    "Where each utterance's audio is: its wav, else its video when the clip is the utterance (no start/end: MELD, a CSV of clips), else ''."
+    own = (df['start'].isna() & df['end'].isna()).tolist() if {'start', 'end'} <= set(df.columns) else [True] * len(df)
+    return [w if w else (v if v and o else '') for w, v, o in zip(df.wav.fillna(''), df.video.fillna(''), own)]
+
+def _clip_audio_item(item:tuple[str, str], dest_dir:str) -> str:
+    "The audio track of one clip `(utt_id, video)` under `dest_dir`, extracted unless a track of the same clip (path, size, time) is there."
+    utt, video = item
+    st = Path(video).stat()
+    h = hashlib.sha256(f"{utt}\0{Path(video).resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{SR}".encode()).hexdigest()[:12]
+    stem = re.sub(r'[^A-Za-z0-9._-]', '_', utt)[:80]
+    dest = Path(dest_dir)/f'{stem}.{h}.wav'
+    if not dest.exists():
+        for old in Path(dest_dir).glob(f'{glob.escape(stem)}.*.wav'): old.unlink(missing_ok=True)    # the track of a clip since changed
+        extract_audio_track(video, dest)
+    return str(dest)
+
+def utterance_audio(out:str|Path, df:pd.DataFrame, n_jobs:int=1) -> tuple[dict[str, str], list[dict]]:
+    "Each utterance's audio file `{utt_id: path}`: its wav, or its clip's audio track (extracted once into `<out>/clip_audio/`); and the clips that failed."
+    src, have = audio_sources(df), {}
+    todo = [(u, s) for u, w, s in zip(df.utt_id, df.wav.fillna(''), src) if s and not w]
+    have.update({u: w for u, w in zip(df.utt_id, df.wav.fillna('')) if w})
+    if todo:
+        dest = Path(out)/CLIP_AUDIO; dest.mkdir(parents=True, exist_ok=True)
+        got, fails = parallel_map(functools.partial(_clip_audio_item, dest_dir=str(dest)), todo, n_jobs=n_jobs, desc='clip audio', key=lambda it: it[0])
+        have.update({u: g for (u, _), g in zip(todo, got) if g})
+        return have, fails
+    return have, []

@@ -4,22 +4,22 @@
 
 # %% ../nbs/01a_demo.ipynb #b9050ba3
 from __future__ import annotations
-import json, math, os, shutil, subprocess, fcntl, time, tempfile, argparse
+import json, math, os, re, shutil, subprocess, fcntl, time, tempfile, argparse, functools
 from pathlib import Path
 import numpy as np, pandas as pd
 import soundfile as sf
 from PIL import Image, ImageDraw
-from .core import (get_config, repo_root, atomic_dir, atomic_write, atomic_json, parallel_map,
+from .core import (get_config, repo_root, atomic_dir, atomic_path, atomic_write, atomic_json, parallel_map,
                        MissingResourceError, package_versions)
-from .corpus import read_flat_csv
+from .corpus import read_flat_csv, read_emodb, corpus_kind, SYNTHETIC_LABEL, PAIRED_LABEL, GENERATED_SIDES
 from .media import SR, find_tool, check_params, in_range
 
 # %% auto #0
-__all__ = ['CLASSES4', 'BUILTIN_SENTENCES', 'PROSODY', 'FER_CLASS', 'FACE', 'HALF', 'BG', 'SIDE', 'SYNTHETIC_LABEL',
-           'PAIRED_LABEL', 'SPEAKER_SIDES', 'EMOTION_NAME', 'VAD', 'TINY', 'EMODB_SR', 'pick_sentences',
-           'speaker_voice', 'synthesize', 'utterance_prosody', 'fer_faces', 'drawn_face', 'face_rgb', 'render_dialog',
-           'corpus_kind', 'demo_corpus', 'check_demo_params', 'tiny_paths', 'paired_sessions', 'paired_plan',
-           'paired_corpus', 'cli_demo_corpus']
+__all__ = ['CLASSES4', 'BUILTIN_SENTENCES', 'PROSODY', 'FER_CLASS', 'FACE', 'HALF', 'BG', 'SIDE', 'SPEAKER_SIDES', 'EMOTION_NAME',
+           'VAD', 'TINY', 'EMODB_SR', 'MELD_CLASS', 'pick_sentences', 'speaker_voice', 'synthesize',
+           'utterance_prosody', 'fer_faces', 'drawn_face', 'face_rgb', 'render_dialog', 'demo_corpus',
+           'check_demo_params', 'tiny_paths', 'paired_sessions', 'paired_plan', 'paired_corpus', 'write_meld_clips',
+           'cli_demo_corpus']
 
 # %% ../nbs/01a_demo.ipynb #49d57546
 CLASSES4 = ['neu', 'ang', 'sad', 'hap']
@@ -142,7 +142,7 @@ def face_rgb(gray:np.ndarray) -> np.ndarray:
 # %% ../nbs/01a_demo.ipynb #1abfc3f4
 HALF = 240
 BG = {'F': (200, 214, 228), 'M': (228, 218, 196)}
-SIDE = {'F': 0, 'M': 1}       # female speaker on the left half, male on the right
+SIDE = {g: ('left', 'right').index(s) for g, s in GENERATED_SIDES.items()}   # female speaker on the left half (0), male on the right (1)
 
 def render_dialog(path:Path, audio:np.ndarray, utts:list[dict], rest:dict, fps:int=15, sr:int=SR, onset:float=0.2):
     "Write a two-speaker dialog video: `utts` (start, end, gender, face) over resting faces `rest[gender]`, with `audio`; the speaker's resting face stays for the first `onset` of each utterance."
@@ -182,18 +182,7 @@ def render_dialog(path:Path, audio:np.ndarray, utts:list[dict], rest:dict, fps:i
         wav.unlink(missing_ok=True)
 
 # %% ../nbs/01a_demo.ipynb #9637f62e
-SYNTHETIC_LABEL = 'SYNTHETIC: generated demo corpus (espeak-ng speech); its numbers say nothing about real emotion recognition'
-PAIRED_LABEL = 'PAIRED: real signals paired by label; the modalities are independent given the label; not a real multimodal recording'
-SPEAKER_SIDES = {g: ('left', 'right')[s] for g, s in SIDE.items()}   # the generated videos' halves, as the frames step names them
-
-def corpus_kind(corpus:str|Path) -> dict:
-    "What a corpus folder is, from its `demo_corpus.json` marker: `{'kind': 'synthetic'|'paired'|'real', 'label', 'speaker_sides'}`."
-    p = Path(corpus)/'demo_corpus.json'
-    if not Path(corpus).is_dir() or not p.exists(): return dict(kind='real', label='', speaker_sides=None)
-    info = json.loads(p.read_text())
-    kind = info.get('kind') or ('paired' if info.get('paired') else 'synthetic')   # corpora written before 'kind' existed are synthetic
-    return dict(kind=kind, label=info.get('data_label') or (PAIRED_LABEL if kind == 'paired' else SYNTHETIC_LABEL),
-                speaker_sides=info.get('speaker_sides', SPEAKER_SIDES))
+SPEAKER_SIDES = GENERATED_SIDES   # the halves the generated videos use, recorded in each corpus' marker (`cmer.corpus.corpus_kind` reads it)
 
 # %% ../nbs/01a_demo.ipynb #8edc0a4e
 EMOTION_NAME = {'neu': 'Neutral state', 'ang': 'Anger', 'sad': 'Sadness', 'hap': 'Happiness', 'exc': 'Excited'}
@@ -375,7 +364,6 @@ def _face_pools(data_dir:Path, n_sessions:int, rng) -> tuple[np.ndarray, dict]:
 
 def paired_plan(data_dir:str|Path, seed:int=0, max_per_speaker:int|None=None) -> tuple[list[dict], np.ndarray]:
     "The utterances of the PAIRED corpus (EmoDB clip, IEMOCAP transcript, FER2013 face of one class each) and the FER2013 images."
-    from cmer.baselines import read_emodb
     data_dir = Path(data_dir); rng = np.random.default_rng(seed)
     emo = read_emodb(data_dir/'emodb')
     emo = emo[emo.label4 != ''].reset_index(drop=True)
@@ -481,6 +469,47 @@ def paired_corpus(dest:str|Path, seed:int=0, fps:int=15, max_per_speaker:int|Non
         atomic_json(tmp/'demo_corpus.json', info)
         atomic_write(tmp/'README.md', _paired_readme(info))
     return dest
+
+# %% ../nbs/01a_demo.ipynb #5b4b5e3c
+MELD_CLASS = {'neutral': 'neu', 'anger': 'ang', 'sadness': 'sad', 'joy': 'hap'}   # MELD emotions spoken and shown as the demo's classes (others: neutral)
+
+def _meld_clip(item:dict, fps:int=10) -> str:
+    "Write one MELD-layout clip: the speech over a video of the speaking face (and the listener's resting face, if any); mp4, atomically."
+    clip, g, y = Path(item['clip']), item['gender'], item['speech']
+    pad = np.zeros(int(0.3 * SR), np.float32)
+    tmp = clip.with_name(f'.{clip.stem}.tmp.avi')
+    try:
+        render_dialog(tmp, np.concatenate([pad, y, pad]), [dict(start=0.3, end=0.3 + len(y) / SR, gender=g, face=item['face'])], item['rest'], fps=fps)
+        with atomic_path(clip) as t:
+            p = subprocess.run([find_tool('ffmpeg'), '-y', '-loglevel', 'error', '-i', str(tmp), '-c:v', 'copy', '-c:a', 'aac', '-b:a', '64k',
+                                '-f', 'mp4', str(t)], capture_output=True, text=True)
+            if p.returncode: raise RuntimeError(f"ffmpeg failed writing {clip}: {p.stderr.strip()}")
+    finally: tmp.unlink(missing_ok=True)
+    return str(clip)
+
+def write_meld_clips(root:str|Path, fps:int=10, seed:int=0, missing:str|None='test_dia3_utt0', n_jobs:int=1) -> Path:
+    "The tiny MELD-layout fixture (`cmer.corpus.write_meld_fixture`) with real mp4 clips: espeak-ng speech of each transcript, the speaker's face moving (beside a listener's in every other clip)."
+    from cmer.corpus import write_meld_fixture, read_meld, MELD_SPLITS
+    root = write_meld_fixture(Path(root), clips=False)
+    df, _ = read_meld(root)
+    rng, faces = np.random.default_rng(seed), fer_faces(get_config().data_dir)
+    face = lambda c, i: face_rgb(faces[c][(seed + i) % len(faces[c])]) if faces is not None else face_rgb(drawn_face(c, seed + i))
+    plan = []
+    for i, r in enumerate(df.itertuples()):
+        if r.utt_id == missing: continue
+        split, d, u = re.fullmatch(r'(\w+?)_dia(\d+)_utt(\d+)', r.utt_id).groups()
+        c, g = MELD_CLASS.get(r.label_raw, 'neu'), 'FM'[i % 2]
+        other = 'M' if g == 'F' else 'F'
+        (root/MELD_SPLITS[split][1]).mkdir(parents=True, exist_ok=True)
+        plan.append(dict(utt_id=r.utt_id, clip=str(root/MELD_SPLITS[split][1]/f'dia{d}_utt{u}.mp4'), gender=g, face=face(c, i),
+                         rest={g: face('neu', 100 + i), other: face('neu', 200 + i) if i % 2 else np.full((FACE, FACE, 3), BG[other], np.uint8)},
+                         text=r.transcript, prosody=utterance_prosody(c, 1, g, rng)))
+    speech, fails = parallel_map(_speak_item, [dict(transcript=p['text'], prosody=p['prosody']) for p in plan], n_jobs=n_jobs, desc='speech', progress=False)
+    if fails: raise RuntimeError(f"speech synthesis failed: {fails[:3]}")
+    _, fails = parallel_map(functools.partial(_meld_clip, fps=fps), [dict(p, speech=y) for p, y in zip(plan, speech)], n_jobs=n_jobs,
+                            desc='clips', key=lambda p: p['clip'], progress=False)
+    if fails: raise RuntimeError(f"writing the clips failed: {fails[:3]}")
+    return root
 
 # %% ../nbs/01a_demo.ipynb #dc167811
 def cli_demo_corpus(argv:list[str]|None=None):

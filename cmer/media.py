@@ -8,13 +8,13 @@ import json, re, shutil, subprocess, tempfile, warnings
 from pathlib import Path
 from typing import Sequence
 import numpy as np
-from .core import MissingResourceError
+from .core import MissingResourceError, atomic_path
 
 # %% auto #0
 __all__ = ['SR', 'MODALITIES', 'CODES', 'SEQUENTIAL', 'FEATURE_FILES', 'AUDIO_FEATURES', 'FEATURE_STEP', 'CLASS_NAMES', 'TOOLS',
            'AUDIO_EXTENSIONS', 'class_name', 'feature_modality', 'find_tool', 'sniff_audio', 'wav_header',
-           'wav_truncation', 'read_audio', 'VideoError', 'frame_rate', 'probe_video', 'ParameterError', 'in_range',
-           'is_device', 'check_params', 'Scratch']
+           'wav_truncation', 'read_audio', 'VideoError', 'frame_rate', 'probe_video', 'extract_audio_track',
+           'ParameterError', 'in_range', 'is_device', 'check_params', 'Scratch']
 
 # %% ../nbs/00b_media.ipynb #d37b211c
 SR = 16000                                   # Hz: every audio signal in cmer (Whisper, Silero VAD and the MFCC all want 16 kHz)
@@ -162,6 +162,21 @@ def probe_video(path:str|Path, tol:float=0.5, rel:float=0.01) -> dict:
     return dict(fps=fps, n_frames=n, duration=span if cut else dur, width=int(s['width']), height=int(s['height']),
                 start_time=float(s.get('start_time') or 0), declared_duration=round(declared, 3), readable_frames=readable,
                 truncated=bool(cut), note=note)
+
+# %% ../nbs/00b_media.ipynb #275332f9
+def extract_audio_track(video:str|Path, dest:str|Path, sr:int=SR) -> Path:
+    "The first audio stream of a video (or audio) file as a 16-bit mono wav at `sr` Hz, written atomically to `dest`."
+    video = Path(video)
+    if not video.exists(): raise FileNotFoundError(f"{video}: no such clip")
+    with atomic_path(dest) as tmp:
+        r = subprocess.run([find_tool('ffmpeg'), '-nostdin', '-v', 'error', '-y', '-i', str(video), '-map', '0:a:0', '-vn', '-sn', '-dn',
+                            '-ac', '1', '-ar', str(sr), '-c:a', 'pcm_s16le', '-f', 'wav', str(tmp)], capture_output=True, text=True)
+        err = [l for l in r.stderr.strip().splitlines() if l.strip()]
+        if r.returncode:
+            why = 'it has no audio stream' if any('matches no streams' in l for l in err) else (err[-1] if err else f'ffmpeg exit {r.returncode}')
+            raise ValueError(f"{video}: cannot extract its audio: {why}")
+        if tmp.stat().st_size <= 44: raise ValueError(f"{video}: its audio stream holds no samples")
+    return Path(dest)
 
 # %% ../nbs/00b_media.ipynb #592fa992
 class ParameterError(ValueError):

@@ -4,21 +4,22 @@
 
 # %% ../nbs/04_mfcc.ipynb #2d4a4a1d
 from __future__ import annotations
-import time, functools, warnings
-from dataclasses import dataclass, asdict
+import os, time, functools, warnings
+from dataclasses import dataclass, asdict, replace
 from typing import Sequence
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (StepRun, get_config, load_manifest, step_dir, parallel_map, features_dir, make_features,
                        save_features, load_features, MissingResourceError, from_fields)
-from .corpus import load_utterances
+from .corpus import load_utterances, audio_sources, utterance_audio
 from .audio_aug import load_audio_aug
 from .media import SR, read_audio, check_params, in_range, ParameterError
 
 # %% auto #0
-__all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'AUDIO_FEATURE_KINDS', 'mfcc_settings', 'mfcc', 'whisper_frames',
-           'WhisperEncoder', 'pack_windows', 'whisper_features', 'AudioSettings', 'AudioFeaturizer', 'frame_cosine',
-           'whisper_files', 'mfcc_files', 'mfcc_step', 'mfcc_summary']
+__all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'WHISPER_MEL', 'AUDIO_FEATURE_KINDS', 'mfcc_settings', 'mfcc',
+           'whisper_frames', 'WhisperEncoder', 'pack_windows', 'whisper_features', 'AudioSettings', 'AudioFeaturizer',
+           'frame_cosine', 'whisper_files', 'mfcc_files', 'whisper_available', 'resolve_audio_features', 'mfcc_step',
+           'mfcc_summary']
 
 # %% ../nbs/04_mfcc.ipynb #bdfb9ce9
 def mfcc_settings(n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40, sr:int=SR) -> dict:
@@ -41,7 +42,8 @@ def mfcc(y:np.ndarray, **settings) -> np.ndarray:
 
 # %% ../nbs/04_mfcc.ipynb #c50c467f
 WHISPER_HOP, WHISPER_WINDOW = 320, 30 * SR   # samples of 16 kHz audio per encoder frame (20 ms), per encoder window (30 s)
-WHISPER_WINDOWS = ('full', 'trim')
+WHISPER_WINDOWS = ('full', 'trim', 'melpad', 'fixed')
+WHISPER_MEL = WHISPER_WINDOW // 160          # log-mel frames of a 30 s window (10 ms hop)
 
 def whisper_frames(n_samples:int) -> int:
     "Encoder frames kept for an utterance of `n_samples` at 16 kHz: one per 20 ms (at least one if it is not empty)."
@@ -53,18 +55,21 @@ class WhisperEncoder:
                  device:str='cpu',               # 'cpu', 'cuda' or 'auto' (cuda when CTranslate2 sees a GPU)
                  compute_type:str|None=None,     # None: int8 on cpu, float16 on cuda
                  threads:int=0,                  # CPU threads of one encoder pass (0: CTranslate2's default)
-                 window:str='full'):             # 'full': every window is padded to 30 s as Whisper was trained; 'trim': only the signal's own frames (faster)
+                 window:str='full',              # one of WHISPER_WINDOWS: 'full' (30 s, as Whisper was trained), 'trim', 'melpad', 'fixed'
+                 fixed_s:float=4.0):             # window='fixed': seconds every signal is zero-padded or centre-cut to
         import ctranslate2
         from faster_whisper.feature_extractor import FeatureExtractor
         from cmer.models import model_folder
         if device not in ('auto', 'cpu', 'cuda'): raise ValueError(f"device {device!r}: expected 'auto', 'cpu' or 'cuda'")
         if window not in WHISPER_WINDOWS: raise ValueError(f"window {window!r}: expected one of {WHISPER_WINDOWS}")
+        if not (isinstance(fixed_s, (int, float)) and 0.02 <= fixed_s <= 30): raise ValueError(f"fixed_s={fixed_s!r}: expected seconds from 0.02 to 30")
         if device == 'auto': device = 'cuda' if ctranslate2.get_cuda_device_count() > 0 else 'cpu'
         self.folder = model_folder(model, 'whisper-base')
         if not (self.folder/'model.bin').exists():
             raise MissingResourceError(f"a CTranslate2 Whisper model (model.bin) in {self.folder}",
                                        "Give the folder of a faster-whisper model, or a model name known to cmer.models (cmer models list).")
-        self.device, self.window = device, window
+        self.device, self.window, self.fixed_s = device, window, float(fixed_s)
+        self.fixed = max(1, int(round(fixed_s * SR / WHISPER_HOP))) * WHISPER_HOP      # samples of a 'fixed' window, on the 20 ms grid
         self.compute_type = compute_type or ('float16' if device == 'cuda' else 'int8')
         try: self.model = ctranslate2.models.Whisper(str(self.folder), device=device, compute_type=self.compute_type, intra_threads=threads)
         except (RuntimeError, ValueError) as e:
@@ -73,19 +78,31 @@ class WhisperEncoder:
         self.n_mels = int(self.model.n_mels)
         self.fe, self._sv = FeatureExtractor(feature_size=self.n_mels), ctranslate2.StorageView
 
+    def fit(self, y:np.ndarray) -> np.ndarray:
+        "The signal a window holds: for 'fixed', zero-padded or centre-cut to `fixed_s`; else at most 30 s."
+        y = np.asarray(y, np.float32)
+        if self.window != 'fixed': return y[:WHISPER_WINDOW]
+        if len(y) >= self.fixed: s = (len(y) - self.fixed) // 2; return y[s:s + self.fixed]
+        return np.pad(y, (0, self.fixed - len(y)))
+
+    def kept(self, n_samples:int) -> int:
+        "Encoder frames that belong to a signal of `n_samples`: its own (for 'fixed', of the part the window holds)."
+        return whisper_frames(min(n_samples, self.fixed) if self.window == 'fixed' else n_samples)
+
     def mel(self, y:np.ndarray) -> np.ndarray:
-        "`(n_mels, 2 * frames)` log-mel of one window: the signal zero-padded to 30 s ('full', 3000 mel frames) or to the 20 ms grid ('trim')."
-        y = np.asarray(y, np.float32)[:WHISPER_WINDOW]
-        n = WHISPER_WINDOW if self.window == 'full' else max(1, -(-len(y) // WHISPER_HOP)) * WHISPER_HOP
-        return self.fe(np.pad(y, (0, n - len(y))), padding=0)[:, :n // 160].astype(np.float32)
+        "`(n_mels, 2 * frames)` log-mel of one window: 30 s ('full': the signal zero-padded; 'melpad': its own log-mel padded with zeros), `fixed_s` ('fixed') or the signal on the 20 ms grid ('trim')."
+        y = self.fit(y)
+        n = WHISPER_WINDOW if self.window == 'full' else len(y) if self.window == 'fixed' else max(1, -(-len(y) // WHISPER_HOP)) * WHISPER_HOP
+        m = self.fe(np.pad(y, (0, n - len(y))), padding=0)[:, :n // 160].astype(np.float32)
+        return np.pad(m, ((0, 0), (0, WHISPER_MEL - m.shape[1]))) if self.window == 'melpad' else m     # zeros: the normalised log-mel's 0
 
     def windows(self, ys:Sequence[np.ndarray]) -> list[np.ndarray]:
-        "Encoder output `(frames, d)` float32 of each signal of at most 30 s, each in a window of its own ('full' windows in one batch)."
+        "Encoder output `(frames, d)` float32 of each signal of at most 30 s, each in a window of its own (windows of one length in one batch)."
         if self.window == 'trim' and len(ys) > 1: return [e for y in ys for e in self.windows([y])]   # lengths differ: one call each
         mel = np.ascontiguousarray(np.stack([self.mel(y) for y in ys]))
         return list(np.asarray(self.model.encode(self._sv.from_array(mel), to_cpu=True)).astype(np.float32))
 
-    def __repr__(self): return f"WhisperEncoder({self.folder.name}, {self.device}, {self.compute_type}, window={self.window!r})"
+    def __repr__(self): return f"WhisperEncoder({self.folder.name}, {self.device}, {self.compute_type}, window={self.window!r}" + (f", fixed_s={self.fixed_s})" if self.window == 'fixed' else ')')
 
 # %% ../nbs/04_mfcc.ipynb #6e831df6
 def pack_windows(lengths:Sequence[int],          # samples of each utterance (16 kHz)
@@ -116,10 +133,13 @@ def whisper_features(enc:WhisperEncoder, ys:Sequence[np.ndarray], # the encoder;
                      batch:int=4) -> tuple[list[np.ndarray], int]:  # windows per encoder call
     "Whisper encoder features `(len(y) // 320, d)` float32 of each signal, and the number of 30 s windows encoded."
     if pack and dialogs is None: raise ValueError("whisper_features: packing needs each utterance's dialog (packing never crosses dialogs)")
+    if pack and enc.window == 'fixed': raise ValueError("whisper_features: packing needs the window 'full', 'trim' or 'melpad', not 'fixed'")
     lens = [len(y) for y in ys]
     plan = pack_windows(lens, dialogs if pack else None, gap=int(round(gap_s * SR / WHISPER_HOP)) * WHISPER_HOP)
     jobs = []   # (window signal, [(utterance, chunk, first frame, frames)])
     for w in plan:
+        if enc.window == 'fixed':                                # one window per utterance, padded or cut to its length
+            i = w[0][0]; jobs.append((ys[i], [(i, 0, 0, enc.kept(lens[i]))])); continue
         if len(w) == 1 and lens[w[0][0]] > WHISPER_WINDOW:        # a long utterance: consecutive 30 s chunks of its own
             i = w[0][0]
             for c, s in enumerate(range(0, lens[i], WHISPER_WINDOW)):
@@ -146,7 +166,8 @@ class AudioSettings:
     hop_ms: float = 10.0               #       hop (ms),
     n_mels: int = 40                   #       mel bands
     whisper_model: str|None = None     # Whisper: registry name or CTranslate2 folder (None: whisper-base, the ASR model)
-    whisper_window: str = 'trim'       #          'trim' (the signal's own frames) or 'full' (30 s windows)
+    whisper_window: str = 'trim'       #          one of WHISPER_WINDOWS: 'trim', 'full', 'melpad', 'fixed'
+    whisper_fixed_s: float = 4.0       #          window 'fixed': seconds each signal is padded or cut to
     whisper_pack: bool = False         #          pack a dialog's consecutive utterances into shared windows (needs dialogs)
     whisper_gap: float = 0.5           #          silence between packed utterances (s)
     sr: int = SR                       # sample rate of the signals (Hz)
@@ -183,8 +204,8 @@ class AudioFeaturizer:
     def encoder(self) -> WhisperEncoder:
         "The Whisper encoder (loaded on first use, shared by featurizers with the same model, device and window)."
         if self._enc is None:
-            s = self.settings; key = (s.whisper_model, self.device, s.whisper_window)
-            if key not in _WHISPER: _WHISPER[key] = WhisperEncoder(s.whisper_model, self.device, window=s.whisper_window)
+            s = self.settings; key = (s.whisper_model, self.device, s.whisper_window, s.whisper_fixed_s)
+            if key not in _WHISPER: _WHISPER[key] = WhisperEncoder(s.whisper_model, self.device, window=s.whisper_window, fixed_s=s.whisper_fixed_s)
             self._enc = _WHISPER[key]
         return self._enc
 
@@ -240,7 +261,7 @@ def frame_cosine(a:np.ndarray, b:np.ndarray) -> float:
 def whisper_files(items:list[tuple[str, str, str]], enc:WhisperEncoder, pack:bool=False, gap_s:float=0.5, n_jobs:int=1,
                   desc:str='whisper', meta:dict|None=None):
     "Whisper encoder features of `(utt_id, path, dialog)` items: `(Features, failures, notes, windows encoded)`; see `AudioFeaturizer.files`."
-    fz = AudioFeaturizer(AudioSettings(kind='whisper', whisper_window=enc.window, whisper_pack=pack, whisper_gap=gap_s), encoder=enc)
+    fz = AudioFeaturizer(AudioSettings(kind='whisper', whisper_window=enc.window, whisper_fixed_s=enc.fixed_s, whisper_pack=pack, whisper_gap=gap_s), encoder=enc)
     return fz.files(items, n_jobs=n_jobs, desc=desc, meta=meta)
 
 # %% ../nbs/04_mfcc.ipynb #932023f3
@@ -248,78 +269,115 @@ def mfcc_files(items:list[tuple[str, str]], settings:dict, n_jobs:int=1, desc:st
     "MFCC features of `(utt_id, path)` items with librosa `settings` (`mfcc_settings`): `(Features, failures, notes)`; see `AudioFeaturizer.files`."
     return AudioFeaturizer(AudioSettings.from_librosa(settings)).files(items, n_jobs=n_jobs, desc=desc, meta=meta)[:3]
 
-# %% ../nbs/04_mfcc.ipynb #a88606ad
+# %% ../nbs/04_mfcc.ipynb #97285e24
 AUDIO_FEATURE_KINDS = {'mfcc': ('mfcc',), 'whisper': ('whisper',), 'both': ('mfcc', 'whisper')}
 
-def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40,
-              audio_features:str='mfcc',         # 'mfcc', 'whisper' or 'both': which feature files to write
-              whisper_model:str|None=None,       # registry name or CTranslate2 Whisper folder (None: whisper-base, the ASR model)
-              whisper_device:str='cpu',          # 'cpu' (int8), 'cuda' (float16) or 'auto'
-              whisper_window:str='trim',         # 'trim' (the utterance's frames only; measured on EmoDB) or 'full' (30 s windows, Whisper's own input)
-              whisper_pack:bool=False,           # pack consecutive utterances of one dialog into shared 30 s windows
-              force:bool=False) -> dict:
-    "Audio features of the corpus' wavs and of the augmented wavs -> `<out>/features/mfcc.npz`, `mfcc_aug.npz` and/or `whisper.npz`, `whisper_aug.npz`; return the manifest."
-    check_params('mfcc', [('audio_features', audio_features, audio_features in AUDIO_FEATURE_KINDS, f'one of {list(AUDIO_FEATURE_KINDS)}'),
-                          ('whisper_window', whisper_window, whisper_window in WHISPER_WINDOWS, f'one of {list(WHISPER_WINDOWS)}'),
-                          ('whisper_device', whisper_device, whisper_device in ('cpu', 'cuda', 'auto'), "'cpu', 'cuda' or 'auto'"),
-                          ('whisper_model', whisper_model, whisper_model is None or isinstance(whisper_model, (str, Path)), 'None, a model name or a folder'),
-                          ('whisper_pack', whisper_pack, isinstance(whisper_pack, bool), 'true or false'), ('force', force, isinstance(force, bool), 'true or false')])
-    settings = mfcc_settings(n_mfcc, win_ms, hop_ms, n_mels)        # (checks their ranges: before any work)
-    corpus, out = Path(corpus).resolve(), Path(out).resolve()
-    kinds = AUDIO_FEATURE_KINDS[audio_features]
-    params = dict(corpus=str(corpus), out=str(out), n_mfcc=n_mfcc, win_ms=win_ms, hop_ms=hop_ms, n_mels=n_mels, audio_features=audio_features)
-    if 'whisper' in kinds: params.update(whisper_model=whisper_model, whisper_device=whisper_device, whisper_window=whisper_window, whisper_pack=whisper_pack)
-    df = load_utterances(out)
-    aug_m = load_manifest(out, 'audio_aug')
-    aug = load_audio_aug(out) if aug_m and 'skipped' not in aug_m['report'] else None
-    dialog = dict(zip(df.utt_id, df.dialog))
+def whisper_available(model:str|Path|None=None) -> tuple[bool, str]:
+    "Whether the Whisper encoder's model is at hand (a folder with model.bin, or a registry model that is configured, packaged, cached or buildable), and why; nothing is built."
+    from cmer.models import MODELS, model_status
+    p = Path(str(model)).expanduser() if model is not None else None
+    if p is not None and (p.is_dir() or os.sep in str(model)):
+        return (p/'model.bin').exists(), f"folder {p}" + ('' if (p/'model.bin').exists() else ' holds no model.bin')
+    name = str(model or 'whisper-base')
+    if name not in MODELS: return False, f"{name!r} is not a model cmer knows (cmer models list)"
+    st = model_status(name)
+    return not st.startswith('missing'), f"{name}: {st}"
+
+def resolve_audio_features(audio_features:str, whisper_model:str|Path|None=None) -> tuple[str, str]:
+    "The feature files `audio_features` asks for (`AUDIO_FEATURE_KINDS` key) and why: 'auto' is 'both' when the Whisper model is at hand, else 'mfcc'."
+    if audio_features != 'auto': return audio_features, 'as asked'
+    ok, why = whisper_available(whisper_model)
+    return ('both', f"auto: Whisper encoder and MFCC, the Whisper model is at hand ({why})") if ok else ('mfcc', f"auto: MFCC only, no Whisper model ({why})")
+
+# %% ../nbs/04_mfcc.ipynb #a88606ad
+def _feature_meta(name:str, fz:AudioFeaturizer, settings:dict) -> tuple[dict, float]:
+    "The meta of feature file `name` made by `fz` (MFCC: librosa `settings`), and the seconds of one frame."
+    if fz.name == 'mfcc': return dict(kind=name, layout='(T, n_mfcc) per utterance, time first', source='librosa.feature.mfcc', **settings), settings['hop_length'] / settings['sr']
+    e, s = fz.encoder, fz.settings
+    return dict(kind=name, layout='(T, 512) per utterance, time first, one frame per 20 ms (T = samples at 16 kHz // 320)',
+                source=f'ctranslate2 Whisper.encode ({e.folder.name})', model=e.folder.name, device=e.device, compute_type=e.compute_type,
+                window=s.whisper_window, fixed_s=s.whisper_fixed_s if s.whisper_window == 'fixed' else None, packed=s.whisper_pack,
+                gap_s=s.whisper_gap if s.whisper_pack else None, frame_seconds=WHISPER_HOP / SR), WHISPER_HOP / SR
+
+def _audio_features(run:StepRun, out:Path, df:pd.DataFrame, src:dict, aug:pd.DataFrame|None, kinds:tuple, settings:dict, choice:dict,
+                    device:str, base:AudioSettings):
+    "The work of the audio features step: each utterance's audio (a clip's track extracted once), then each feature file of `kinds`, recorded in `run`."
+    synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))
+    wavs, xfails = utterance_audio(out, df, n_jobs=get_config().n_jobs)       # MELD: each clip's audio track, extracted once
+    for f in xfails: run.fail(f"{f['item']} (audio)", f['error'])
+    lost, dialog = {f['item'] for f in xfails}, dict(zip(df.utt_id, df.dialog))
     sets = {}
     for k in kinds:
-        sets[k] = [(u, w, dialog[u]) for u, w in zip(df.utt_id, df.wav)]
+        sets[k] = [(u, wavs.get(u, ''), dialog[u]) for u in df.utt_id if u not in lost]
         if aug is not None: sets[f'{k}_aug'] = [(u, w, dialog.get(u, u)) for u, w in zip(aug.utt_id, aug.wav_aug)]
-    inputs = [step_dir(out, 'corpus')/'utterances.csv'] + sorted({p for s in sets.values() for _, p, _ in s if p})
-    if aug is not None: inputs.append(step_dir(out, 'audio_aug')/'audio_aug.csv')
+    if aug is None: run.warn(f"no augmented audio (the audio_aug step was skipped or has not run): {', '.join(k + '_aug.npz' for k in kinds)} not written")
+    rep = dict(synthetic=synthetic, audio_features=choice['chosen'], audio_features_asked=choice['asked'], audio_features_why=choice['why'],
+               settings=settings, clips_with_audio_extracted=sum(1 for u, w in zip(df.utt_id, df.wav) if not w and src[u] and u in wavs))
+    fzs = {k: AudioFeaturizer(replace(base, kind=k), device=device) for k in kinds}
+    if 'whisper' in fzs:
+        e, w = fzs['whisper'].encoder, base.whisper_window
+        rep['whisper_encoder'] = dict(model=str(e.folder), device=e.device, compute_type=e.compute_type, window=w,
+                                      fixed_s=base.whisper_fixed_s if w == 'fixed' else None, pack=base.whisper_pack)
+    for name, items in sets.items():
+        t0 = time.perf_counter()
+        fz = fzs[name.removesuffix('_aug')]
+        meta, hop_s = _feature_meta(name, fz, settings)
+        meta.update(augmented=name.endswith('_aug'), synthetic=synthetic, featurizer=fz.describe())
+        feats, fails, notes, n_win = fz.files(items, n_jobs=get_config().n_jobs, desc=name, meta=meta)
+        secs = time.perf_counter() - t0
+        for f in fails: run.fail(f"{f['item']} ({name})", f['error'])
+        for n in notes: run.warn(n)
+        path = save_features(run.output(features_dir(out)/f'{name}.npz'), feats)
+        t1 = time.perf_counter(); load_features(path); load_s = time.perf_counter() - t1
+        audio_s = float(feats.lengths.sum()) * hop_s
+        rep[name] = dict(n_items=len(items), n_features=len(feats), n_failed=len(fails), dim=int(feats.dim[0]), frames=int(feats.lengths.sum()),
+                         frames_min=int(feats.lengths.min()) if len(feats) else 0, frames_max=int(feats.lengths.max()) if len(feats) else 0,
+                         audio_seconds=round(audio_s, 2), seconds=round(secs, 2),
+                         audio_seconds_per_second=round(audio_s / secs, 1) if secs else None,
+                         file_mb=round(path.stat().st_size / 2**20, 2), load_seconds=round(load_s, 4))
+        if n_win is not None: rep[name]['windows'] = n_win
+    run.record(**rep)
+
+def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40,
+              audio_features:str='auto',         # 'auto' (Whisper and MFCC when the Whisper model is at hand, else MFCC), 'mfcc', 'whisper' or 'both'
+              whisper_model:str|None=None,       # registry name or CTranslate2 Whisper folder (None: whisper-base, the ASR model)
+              whisper_device:str='cpu',          # 'cpu' (int8), 'cuda' (float16) or 'auto'
+              whisper_window:str='trim',         # one of WHISPER_WINDOWS: 'trim' (measured on EmoDB), 'full', 'melpad', 'fixed'
+              whisper_fixed_s:float=4.0,         # whisper_window='fixed': seconds each utterance is zero-padded or centre-cut to
+              whisper_pack:bool=False,           # pack consecutive utterances of one dialog into shared 30 s windows
+              force:bool=False) -> dict:
+    "Audio features of the utterances' audio (wavs, or clips' audio tracks) and of the augmented wavs -> `<out>/features/mfcc.npz`, `mfcc_aug.npz` and/or `whisper.npz`, `whisper_aug.npz`; return the manifest."
+    check_params('mfcc', [('audio_features', audio_features, audio_features in ('auto', *AUDIO_FEATURE_KINDS), f"'auto' or one of {list(AUDIO_FEATURE_KINDS)}"),
+                          ('whisper_window', whisper_window, whisper_window in WHISPER_WINDOWS, f'one of {list(WHISPER_WINDOWS)}'),
+                          ('whisper_fixed_s', whisper_fixed_s, in_range(whisper_fixed_s, 0.02, 30), 'seconds from 0.02 to 30'),
+                          ('whisper_device', whisper_device, whisper_device in ('cpu', 'cuda', 'auto'), "'cpu', 'cuda' or 'auto'"),
+                          ('whisper_model', whisper_model, whisper_model is None or isinstance(whisper_model, (str, Path)), 'None, a model name or a folder'),
+                          ('whisper_pack', whisper_pack, isinstance(whisper_pack, bool) and not (whisper_pack and whisper_window == 'fixed'),
+                           "true or false (false with whisper_window='fixed')"), ('force', force, isinstance(force, bool), 'true or false')])
+    settings = mfcc_settings(n_mfcc, win_ms, hop_ms, n_mels)        # (checks their ranges: before any work)
+    corpus, out = Path(corpus).resolve(), Path(out).resolve()
+    chosen, why = resolve_audio_features(audio_features, whisper_model)
+    kinds = AUDIO_FEATURE_KINDS[chosen]
+    params = dict(corpus=str(corpus), out=str(out), n_mfcc=n_mfcc, win_ms=win_ms, hop_ms=hop_ms, n_mels=n_mels, audio_features=audio_features)
+    if 'whisper' in kinds: params.update(whisper_model=whisper_model, whisper_device=whisper_device, whisper_window=whisper_window,
+                                         whisper_fixed_s=whisper_fixed_s, whisper_pack=whisper_pack)
+    df = load_utterances(out)
+    src = dict(zip(df.utt_id, audio_sources(df)))          # a wav, or a clip whose audio track is the utterance's (MELD)
+    aug_m = load_manifest(out, 'audio_aug')
+    aug = load_audio_aug(out) if aug_m and 'skipped' not in aug_m['report'] else None
+    inputs = [step_dir(out, 'corpus')/'utterances.csv'] + sorted({p for p in src.values() if p})
+    if aug is not None: inputs += [step_dir(out, 'audio_aug')/'audio_aug.csv'] + sorted({w for w in aug.wav_aug if w})
+    if 'whisper' in kinds:
+        from cmer.models import model_folder
+        inputs.append(model_folder(whisper_model, 'whisper-base')/'model.bin')     # the weights: the step runs again when they change
     with StepRun('mfcc', out, params, inputs=inputs, force=force, extra_versions=('librosa', 'soundfile', 'ctranslate2', 'faster-whisper')) as run:
         if run.current: return run.manifest
-        synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))
-        if not (df.wav != '').any():
-            run.record(skipped=f"the corpus {corpus.name} has no audio (a flat CSV of transcripts): no audio features", n_utterances=len(df))
-        else:
-            if aug is None: run.warn(f"no augmented audio (the audio_aug step was skipped or has not run): {', '.join(k + '_aug.npz' for k in kinds)} not written")
-            rep = dict(synthetic=synthetic, audio_features=audio_features, settings=settings)
-            fzs = {k: AudioFeaturizer(AudioSettings(kind=k, n_mfcc=n_mfcc, win_ms=win_ms, hop_ms=hop_ms, n_mels=n_mels, whisper_model=whisper_model,
-                                                    whisper_window=whisper_window, whisper_pack=whisper_pack), device=whisper_device) for k in kinds}
-            if 'whisper' in fzs:
-                enc = fzs['whisper'].encoder
-                rep['whisper_encoder'] = dict(model=str(enc.folder), device=enc.device, compute_type=enc.compute_type, window=whisper_window, pack=whisper_pack)
-            for name, items in sets.items():
-                t0 = time.perf_counter()
-                fz = fzs[name.removesuffix('_aug')]
-                if fz.name == 'mfcc':
-                    meta = dict(kind=name, layout='(T, n_mfcc) per utterance, time first', source='librosa.feature.mfcc', **settings)
-                    hop_s = settings['hop_length'] / settings['sr']
-                else:
-                    enc = fz.encoder
-                    meta = dict(kind=name, layout='(T, 512) per utterance, time first, one frame per 20 ms (T = samples at 16 kHz // 320)',
-                                source=f'ctranslate2 Whisper.encode ({enc.folder.name})', model=enc.folder.name, device=enc.device,
-                                compute_type=enc.compute_type, window=whisper_window, packed=whisper_pack, gap_s=0.5 if whisper_pack else None,
-                                frame_seconds=WHISPER_HOP / SR)
-                    hop_s = WHISPER_HOP / SR
-                meta.update(augmented=name.endswith('_aug'), synthetic=synthetic, featurizer=fz.describe())
-                feats, fails, notes, n_win = fz.files(items, n_jobs=get_config().n_jobs, desc=name, meta=meta)
-                secs = time.perf_counter() - t0
-                for f in fails: run.fail(f"{f['item']} ({name})", f['error'])
-                for n in notes: run.warn(n)
-                path = save_features(run.output(features_dir(out)/f'{name}.npz'), feats)
-                t1 = time.perf_counter(); load_features(path); load_s = time.perf_counter() - t1
-                audio_s = float(feats.lengths.sum()) * hop_s
-                rep[name] = dict(n_items=len(items), n_features=len(feats), n_failed=len(fails), dim=int(feats.dim[0]), frames=int(feats.lengths.sum()),
-                                 frames_min=int(feats.lengths.min()) if len(feats) else 0, frames_max=int(feats.lengths.max()) if len(feats) else 0,
-                                 audio_seconds=round(audio_s, 2), seconds=round(secs, 2),
-                                 audio_seconds_per_second=round(audio_s / secs, 1) if secs else None,
-                                 file_mb=round(path.stat().st_size / 2**20, 2), load_seconds=round(load_s, 4))
-                if n_win is not None: rep[name]['windows'] = n_win
-            run.record(**rep)
+        if not any(src.values()):
+            run.record(skipped=f"the corpus {corpus.name} has no audio (no wav files, and no clips of their own with audio): no audio features",
+                       n_utterances=len(df))
+        else: _audio_features(run, out, df, src, aug, kinds, settings, dict(chosen=chosen, asked=audio_features, why=why), whisper_device,
+                              AudioSettings(n_mfcc=n_mfcc, win_ms=win_ms, hop_ms=hop_ms, n_mels=n_mels, whisper_model=whisper_model,
+                                            whisper_window=whisper_window, whisper_fixed_s=whisper_fixed_s, whisper_pack=whisper_pack))
     return run.manifest
 
 def mfcc_summary(out:str|Path) -> str:
@@ -327,7 +385,8 @@ def mfcc_summary(out:str|Path) -> str:
     r = load_manifest(out, 'mfcc')['report']
     if 'skipped' in r: return f"mfcc skipped: {r['skipped']}"
     tag = ' [SYNTHETIC demo corpus]' if r.get('synthetic') else ''
-    return '\n'.join(f"{k}.npz{tag}: {v['n_features']}/{v['n_items']} utterances ({v['n_failed']} failed), {v['frames']} frames "
+    head = [f"audio features {r['audio_features']} ({r['audio_features_why']})"] if r.get('audio_features_why') else []
+    return '\n'.join(head + [f"{k}.npz{tag}: {v['n_features']}/{v['n_items']} utterances ({v['n_failed']} failed), {v['frames']} frames "
                      f"({v['frames_min']}-{v['frames_max']} per utterance), {v['audio_seconds']} s of audio in {v['seconds']} s"
                      + (f" ({v['windows']} encoder windows)" if 'windows' in v else '') + f"; {v['file_mb']} MB, loads in {v['load_seconds']} s"
-                     for k, v in r.items() if k.startswith(('mfcc', 'whisper')) and isinstance(v, dict) and 'n_items' in v)
+                     for k, v in r.items() if k.startswith(('mfcc', 'whisper')) and isinstance(v, dict) and 'n_items' in v])

@@ -192,3 +192,20 @@ def test_csv_field_over_the_limit_says_so(tmp_path):
     p.write_text('id,label,text\na,x,fine\nb,y,"' + 'word ' * 1_000_000 + '"\n')
     with pytest.raises(CorpusFormatError, match=f"{p}:3: a field longer than 131,072 characters"):
         read_corpus(p)
+
+
+def test_corpus_demo_frames_import_no_circle():
+    "corpus reads the generated corpora's marker and EmoDB itself; demo reads corpora through corpus; none imports a module above it (issue 20 item 6)."
+    import ast, cmer
+    def imports(mod):
+        tree, names = ast.parse((Path(cmer.__file__).parent/f'{mod}.py').read_text()), set()
+        for n in ast.walk(tree):                                       # function-level (lazy) imports count too
+            if isinstance(n, ast.ImportFrom) and n.module and (n.level or n.module.startswith('cmer')): names.add(n.module.split('.')[-1])
+            elif isinstance(n, ast.Import): names |= {a.name.split('.')[-1] for a in n.names if a.name.startswith('cmer.')}
+        return names
+    assert imports('corpus') <= {'core', 'media'}, imports('corpus')
+    assert not {'baselines', 'evaluate', 'train', 'frames', 'chain'} & imports('demo'), imports('demo')
+    assert 'demo' not in imports('frames') and 'corpus' in imports('demo')
+    from cmer.corpus import corpus_kind, read_emodb, EMODB_TO_IEMOCAP4, PAIRED_LABEL
+    from cmer import demo
+    assert demo.corpus_kind is corpus_kind and demo.read_emodb is read_emodb and demo.PAIRED_LABEL == PAIRED_LABEL   # the old names still work

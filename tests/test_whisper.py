@@ -1,7 +1,8 @@
 """Whisper encoder features (cmer.mfcc): shapes, packing never across dialogs, packed against one-per-window, determinism.
 
 Real speech where the data folder has it (EmoDB clips, ../shared/data), otherwise the tiny demo corpus' SYNTHETIC speech.
-The 'trim' window keeps these tests fast; one 'full' (30 s) window checks Whisper's own input."""
+The 'trim' window keeps these tests fast; one 'full' (30 s) window checks Whisper's own input; 'melpad' and 'fixed' (issue 18 item 3)
+round-trip through a checkpoint's description; step 04's default 'auto' writes Whisper and MFCC features when the model is at hand."""
 from pathlib import Path
 import numpy as np, pytest
 
@@ -20,7 +21,7 @@ def clips(tiny_corpus):
     "Six (path, dialog) pairs: two EmoDB speakers x three clips (real speech) if the data folder has EmoDB, else the tiny corpus."
     d = get_config().data_dir
     if d and (Path(d)/'emodb'/'labels.csv').exists():
-        from cmer.baselines import read_emodb
+        from cmer.corpus import read_emodb
         df = read_emodb(Path(d)/'emodb')
         df = df[df.speaker.isin(['03', '08'])].groupby('speaker').head(3)
         return list(zip(df.wav, df.speaker))
@@ -97,3 +98,36 @@ def test_files_and_errors(enc, clips, signals, tmp_path):
     assert [f['item'] for f in fails] == ['missing'] and 'no such audio file' in fails[0]['error']
     with pytest.raises(MissingResourceError, match='model.bin'): WhisperEncoder(tmp_path)
     with pytest.raises(ValueError, match='packing needs'): whisper_features(enc, ys, pack=True)
+
+
+@pytest.mark.parametrize('window', ['melpad', 'fixed'])
+def test_new_windows_shapes_and_round_trip(signals, window):
+    "'melpad': the clip's own log-mel padded with zeros to 30 s; 'fixed': the signal padded or centre-cut to whisper_fixed_s; both keep the clip's own frames."
+    from cmer.mfcc import AudioFeaturizer
+    ys, _ = signals
+    fz = AudioFeaturizer(kind='whisper', whisper_window=window, whisper_fixed_s=1.5)
+    feats = fz.transform(ys[:3])
+    want = [min(len(y), 24000) // WHISPER_HOP if window == 'fixed' else len(y) // WHISPER_HOP for y in ys[:3]]
+    assert [f.shape for f in feats] == [(n, 512) for n in want]
+    back = AudioFeaturizer.from_description(fz.describe())                     # what cmer predict rebuilds from a checkpoint
+    assert back.settings == fz.settings and (back.encoder.window, back.encoder.fixed_s) == (window, 1.5)
+    for a, b in zip(back.transform(ys[:3]), feats): np.testing.assert_array_equal(a, b)
+    trim = AudioFeaturizer(kind='whisper').transform(ys[:1])[0]
+    assert frame_cosine(feats[0][:len(trim)], trim[:len(feats[0])]) < 0.9999                # another window: other numbers
+
+
+def test_step_default_audio_features_is_auto(tiny_corpus, tmp_path):
+    "Step 04's default writes Whisper and MFCC features when the Whisper model is at hand, MFCC alone without it, and the report says why."
+    import shutil
+    from cmer.demo import tiny_paths
+    from cmer.corpus import corpus_step
+    from cmer.core import step_dir, features_dir, load_manifest
+    from cmer.mfcc import mfcc_step
+    c, o = tiny_paths(); corpus_step(c, o)
+    for name, kw, files in [('with', {}, ['mfcc.npz', 'whisper.npz']), ('without', dict(whisper_model=str(tmp_path/'no-model')), ['mfcc.npz'])]:
+        out = tmp_path/name
+        shutil.copytree(step_dir(o, 'corpus'), step_dir(out, 'corpus'))
+        r = mfcc_step(c, out, **kw)['report']
+        assert sorted(p.name for p in features_dir(out).iterdir()) == files, name
+        assert r['audio_features'] == ('both' if name == 'with' else 'mfcc') and r['audio_features_asked'] == 'auto'
+        assert r['audio_features_why'].startswith('auto: ') and (name == 'with' or 'no-model' in r['audio_features_why'])
