@@ -289,7 +289,7 @@ def resolve_audio_features(audio_features:str, whisper_model:str|Path|None=None)
     ok, why = whisper_available(whisper_model)
     return ('both', f"auto: Whisper encoder and MFCC, the Whisper model is at hand ({why})") if ok else ('mfcc', f"auto: MFCC only, no Whisper model ({why})")
 
-# %% ../nbs/04_mfcc.ipynb #a88606ad
+# %% ../nbs/04_mfcc.ipynb #987632b6
 def _feature_meta(name:str, fz:AudioFeaturizer, settings:dict) -> tuple[dict, float]:
     "The meta of feature file `name` made by `fz` (MFCC: librosa `settings`), and the seconds of one frame."
     if fz.name == 'mfcc': return dict(kind=name, layout='(T, n_mfcc) per utterance, time first', source='librosa.feature.mfcc', **settings), settings['hop_length'] / settings['sr']
@@ -338,6 +338,7 @@ def _audio_features(run:StepRun, out:Path, df:pd.DataFrame, src:dict, aug:pd.Dat
         if n_win is not None: rep[name]['windows'] = n_win
     run.record(**rep)
 
+# %% ../nbs/04_mfcc.ipynb #a88606ad
 def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40,
               audio_features:str='auto',         # 'auto' (Whisper and MFCC when the Whisper model is at hand, else MFCC), 'mfcc', 'whisper' or 'both'
               whisper_model:str|None=None,       # registry name or CTranslate2 Whisper folder (None: whisper-base, the ASR model)

@@ -17,7 +17,7 @@ from .media import find_tool, check_params
 
 # %% auto #0
 __all__ = ['ISO3', 'TRANSLATORS', 'MARKER_RE', 'chrf_stats', 'chrf_from_stats', 'chrf', 'corpus_chrf', 'Translator',
-           'apertium_modes', 'apertium_deformat', 'apertium_reformat', 'apertium_stages', 'ApertiumTranslator',
+           'apertium_deformat', 'apertium_reformat', 'apertium_stages', 'apertium_modes', 'ApertiumTranslator',
            'MarianTranslator', 'tiny_marian', 'parse_chain', 'make_translator', 'TranslationCache',
            'default_cache_path', 'split_markers', 'BackTranslator', 'load_augmented', 'text_aug_step',
            'text_aug_summary']
@@ -60,28 +60,7 @@ class Translator:
     def translate(self, texts:Sequence[str]) -> list[str|None]: raise NotImplementedError
     def __repr__(self): return f'{type(self).__name__}({self.src}->{self.tgt})'
 
-# %% ../nbs/02_text_aug.ipynb #2f60e9c5
-ISO3 = {'en': 'eng', 'es': 'spa', 'ca': 'cat', 'gl': 'glg', 'fr': 'fra', 'pt': 'por', 'it': 'ita', 'de': 'deu',
-        'oc': 'oci', 'eu': 'eus', 'ro': 'ron', 'nl': 'nld', 'eo': 'epo', 'an': 'arg', 'ast': 'ast'}
-
-def apertium_modes() -> list[str]:
-    "The translation modes the installed Apertium pairs provide (`apertium -l`)."
-    r = subprocess.run([find_tool('apertium'), '-l'], capture_output=True, text=True)
-    return sorted(set(r.stdout.split()))
-
-def _mode_version(mode:str) -> str:
-    "The Debian package (and version) that installed an Apertium mode, for the cache key."
-    for d in ('/usr/share/apertium/modes', '/usr/local/share/apertium/modes'):
-        f = Path(d)/f'{mode}.mode'
-        if f.exists():
-            try:
-                pkg = subprocess.run(['dpkg', '-S', str(f)], capture_output=True, text=True).stdout.split(':')[0].strip()
-                ver = subprocess.run(['dpkg-query', '-W', '-f', '${Version}', pkg], capture_output=True, text=True).stdout.strip()
-                if pkg and ver: return f'{pkg}={ver}'
-            except FileNotFoundError: pass
-            return f'mtime={f.stat().st_mtime_ns}'
-    return 'unknown'
-
+# %% ../nbs/02_text_aug.ipynb #6fcb0bf2
 _DESTXT = re.compile(r'([$/<>@\[\\\]^{}])')
 _FULL_STOP = re.compile(r'\.\[\]((?:\[[^\]]*\])*)\s*$')
 
@@ -126,6 +105,28 @@ def _per_unit(stage:list[str]) -> bool:
     if Path(stage[0]).name != 'apertium-tagger': return False
     flags = [a for a in stage[1:] if a.startswith('-')]
     return not any(a == '--perceptron' or (not a.startswith('--') and 'x' in a) for a in flags)
+
+# %% ../nbs/02_text_aug.ipynb #2f60e9c5
+ISO3 = {'en': 'eng', 'es': 'spa', 'ca': 'cat', 'gl': 'glg', 'fr': 'fra', 'pt': 'por', 'it': 'ita', 'de': 'deu',
+        'oc': 'oci', 'eu': 'eus', 'ro': 'ron', 'nl': 'nld', 'eo': 'epo', 'an': 'arg', 'ast': 'ast'}
+
+def apertium_modes() -> list[str]:
+    "The translation modes the installed Apertium pairs provide (`apertium -l`)."
+    r = subprocess.run([find_tool('apertium'), '-l'], capture_output=True, text=True)
+    return sorted(set(r.stdout.split()))
+
+def _mode_version(mode:str) -> str:
+    "The Debian package (and version) that installed an Apertium mode, for the cache key."
+    for d in ('/usr/share/apertium/modes', '/usr/local/share/apertium/modes'):
+        f = Path(d)/f'{mode}.mode'
+        if f.exists():
+            try:
+                pkg = subprocess.run(['dpkg', '-S', str(f)], capture_output=True, text=True).stdout.split(':')[0].strip()
+                ver = subprocess.run(['dpkg-query', '-W', '-f', '${Version}', pkg], capture_output=True, text=True).stdout.strip()
+                if pkg and ver: return f'{pkg}={ver}'
+            except FileNotFoundError: pass
+            return f'mtime={f.stat().st_mtime_ns}'
+    return 'unknown'
 
 class ApertiumTranslator(Translator):
     "Apertium rule-based MT for one language pair: every sentence an independent unit (null-flushed; a stateful tagger once per sentence); a chunk that loses units is bisected."
