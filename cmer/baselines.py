@@ -12,58 +12,10 @@ from .core import get_config, MissingResourceError
 from .metrics import emotion_metrics, summarize
 
 # %% auto #0
-__all__ = ['EMODB_CODES', 'EMODB_CLASSES', 'EMODB_TO_IEMOCAP4', 'EMODB_SPEAKERS', 'EMODB_NAME', 'BASELINE_GRIDS', 'read_emodb',
-           'emodb_table', 'mfcc_stats', 'make_baseline', 'select_params', 'baseline_cv']
+__all__ = ['BASELINE_GRIDS', 'emodb_table', 'mfcc_stats', 'make_baseline', 'select_params', 'baseline_cv']
 
 # %% ../nbs/11a_baselines.ipynb #bbdd6739
-EMODB_CODES = {'W': 'anger', 'L': 'boredom', 'E': 'disgust', 'A': 'fear', 'F': 'happiness', 'T': 'sadness', 'N': 'neutral'}
-EMODB_CLASSES = sorted(EMODB_CODES.values())
-EMODB_TO_IEMOCAP4 = {'neutral': 'neu', 'anger': 'ang', 'sadness': 'sad', 'happiness': 'hap'}
-EMODB_SPEAKERS = {'03': 'M', '08': 'F', '09': 'F', '10': 'M', '11': 'M', '12': 'M', '13': 'F', '14': 'F', '15': 'M', '16': 'F'}
-EMODB_NAME = re.compile(r'^(?P<speaker>\d\d)(?P<text>[ab]\d\d)(?P<code>[WLEAFTN])(?P<version>[a-z])\.wav$')
-
-def _emodb_root(root) -> Path:
-    if root is None:
-        d = get_config().data_dir
-        if d is None: raise MissingResourceError("the real-data folder (with emodb/)", "Set CMER_DATA to the folder that holds emodb/, or pass the EmoDB folder.")
-        root = Path(d)/'emodb'
-    root = Path(root)
-    if not root.is_dir(): raise MissingResourceError(f"the EmoDB folder {root}", "Set CMER_DATA to the folder that holds emodb/ (wav/ and labels.csv), or pass the EmoDB folder.")
-    return root
-
-def read_emodb(root:str|Path|None=None) -> pd.DataFrame:
-    "EmoDB's clips (default: `<data>/emodb`): utt_id, wav, speaker, gender, text_id, emotion (7 names), label4 (IEMOCAP name or '')."
-    root = _emodb_root(root)
-    wav_dir = root/'wav' if (root/'wav').is_dir() else root
-    files = sorted(p.name for p in wav_dir.glob('*.wav'))
-    if not files: raise MissingResourceError(f"EmoDB wav files in {wav_dir}", "The folder should hold the corpus' wav files (e.g. 03a01Fa.wav), in wav/ or directly.")
-    bad = [f for f in files if not EMODB_NAME.match(f)]
-    if bad: raise ValueError(f"{wav_dir}: {len(bad)} file name(s) not in EmoDB's form (speaker, text, emotion letter, version: 03a01Fa.wav), e.g. {bad[:3]}")
-    rows = []
-    for f in files:
-        m = EMODB_NAME.match(f).groupdict()
-        rows.append(dict(utt_id=f[:-4], wav=str(wav_dir/f), speaker=m['speaker'], gender=EMODB_SPEAKERS.get(m['speaker'], ''),
-                         text_id=m['text'], emotion=EMODB_CODES[m['code']]))
-    df = pd.DataFrame(rows)
-    unknown = sorted(set(df.speaker) - set(EMODB_SPEAKERS))
-    if unknown: raise ValueError(f"{wav_dir}: speaker(s) {unknown} are not EmoDB's ten ({sorted(EMODB_SPEAKERS)})")
-    lab = root/'labels.csv'
-    if lab.exists():
-        t = pd.read_csv(lab, dtype=str, keep_default_na=False)
-        need = {'Filename', 'speaker', 'emotion'}
-        if not need <= set(t.columns): raise ValueError(f"{lab}: expected columns {sorted(need)}, found {list(t.columns)}")
-        t = t.set_index('Filename')
-        orphans = sorted(set(t.index) - set(files))
-        if orphans: raise ValueError(f"{lab}: {len(orphans)} line(s) name wav files that are not in {wav_dir}, e.g. {orphans[:3]}")
-        for i, r in df.iterrows():
-            f = r.utt_id + '.wav'
-            if f not in t.index: raise ValueError(f"{lab}: no line for {f}")
-            got = t.loc[f]
-            if got.emotion != r.emotion or got.speaker.zfill(2) != r.speaker:
-                line = t.index.get_loc(f) + 2
-                raise ValueError(f"{lab} line {line}: {f} says speaker {got.speaker!r}, emotion {got.emotion!r}; its name says {r.speaker!r}, {r.emotion!r}")
-    df['label4'] = df.emotion.map(EMODB_TO_IEMOCAP4).fillna('')
-    return df
+from .corpus import EMODB_CODES, EMODB_CLASSES, EMODB_TO_IEMOCAP4, EMODB_SPEAKERS, EMODB_NAME, read_emodb   # EmoDB is read where corpora are read
 
 def emodb_table(df:pd.DataFrame, classes:str='7') -> tuple[pd.DataFrame, list[str]]:
     "A cmer utterance table (utt_id, session, speaker, gender, label, label_id) of `read_emodb`'s clips: all 7 classes, or the IEMOCAP 4 ('4')."
