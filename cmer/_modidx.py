@@ -57,6 +57,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'cmer.baselines.emodb_table': ('baselines.html#emodb_table', 'cmer/baselines.py'),
                                 'cmer.baselines.make_baseline': ('baselines.html#make_baseline', 'cmer/baselines.py'),
                                 'cmer.baselines.mfcc_stats': ('baselines.html#mfcc_stats', 'cmer/baselines.py'),
+                                'cmer.baselines.probe_cv': ('baselines.html#probe_cv', 'cmer/baselines.py'),
                                 'cmer.baselines.select_params': ('baselines.html#select_params', 'cmer/baselines.py')},
             'cmer.chain': { 'cmer.chain.ChainError': ('chain.html#chainerror', 'cmer/chain.py'),
                             'cmer.chain.Step': ('chain.html#step', 'cmer/chain.py'),

@@ -12,7 +12,8 @@ from .core import get_config, MissingResourceError
 from .metrics import emotion_metrics, summarize
 
 # %% auto #0
-__all__ = ['BASELINE_GRIDS', 'emodb_table', 'mfcc_stats', 'make_baseline', 'select_params', 'baseline_cv']
+__all__ = ['BASELINE_GRIDS', 'PROBE_GRID', 'emodb_table', 'mfcc_stats', 'make_baseline', 'select_params', 'baseline_cv',
+           'probe_cv']
 
 # %% ../nbs/11a_baselines.ipynb #bbdd6739
 from .corpus import EMODB_CODES, EMODB_CLASSES, EMODB_TO_IEMOCAP4, EMODB_SPEAKERS, EMODB_NAME, read_emodb   # EmoDB is read where corpora are read
@@ -99,5 +100,31 @@ def baseline_cv(name:str, X, y:np.ndarray, folds:list[dict], groups:np.ndarray|N
         cm = np.zeros((C, C), np.int64); np.add.at(cm, (y[te], pred), 1); res['confusion'] += cm
         res['folds'].append(dict(name=f['name'], n_train=len(tr), n_test=len(te), params=params,
                                  val_ua=max(s['val_ua'] for s in scores), **emotion_metrics(y[te], pred)))
+    res['summary'] = summarize(res['folds'], ('wa', 'ua', 'macro_f1', 'weighted_f1'))
+    return res
+
+# %% ../nbs/11a_baselines.ipynb #a75cda72
+PROBE_GRID = [dict(C=c) for c in (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)]   # C of the linear probe: wide enough that it is never chosen at an edge by much
+
+def probe_cv(X:dict[str, np.ndarray],      # feature setting -> `(n, d)` features, e.g. {'mean': ..., 'meanstd': ...}
+             y:np.ndarray, folds:list[dict],
+             groups:np.ndarray,            # speaker (or session) of each utterance: the inner folds' groups
+             grid:list[dict]|None=None, n_splits:int=4, n_classes:int|None=None) -> dict:
+    "Per outer fold, the setting of `X` and the C of `grid` chosen together on grouped inner folds of the training part (UA), logistic regression refit there; per-fold metrics, mean ± std, test probabilities `prob` `(n, C)` (NaN outside the test parts)."
+    y, groups = np.asarray(y), np.asarray(groups); C = n_classes or int(y.max()) + 1
+    n = len(y); bad = [k for k, v in X.items() if len(v) != n]
+    if bad: raise ValueError(f"probe_cv: setting(s) {bad} have a different number of rows than y ({n})")
+    res = dict(folds=[], prob=np.full((n, C), np.nan))
+    for f in folds:
+        tr, te = np.asarray(f['train']), np.asarray(f['test'])
+        best = None
+        for name, Xs in X.items():
+            params, scores = select_params('embed_lr', Xs[tr], y[tr], groups[tr], grid or PROBE_GRID, n_splits)
+            val = max(s['val_ua'] for s in scores)
+            if best is None or val > best[0]: best = (val, name, params)
+        val, name, params = best
+        m = make_baseline('embed_lr', **params).fit(X[name][tr], y[tr])
+        p = np.zeros((len(te), C)); p[:, m.classes_] = m.predict_proba(X[name][te]); res['prob'][te] = p
+        res['folds'].append(dict(name=f['name'], setting=name, params=params, val_ua=val, **emotion_metrics(y[te], p.argmax(1))))
     res['summary'] = summarize(res['folds'], ('wa', 'ua', 'macro_f1', 'weighted_f1'))
     return res
