@@ -699,6 +699,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'cmer.text_embed.TextFeaturizer.transform': ( 'text_embed.html#textfeaturizer.transform',
                                                                                'cmer/text_embed.py'),
                                  'cmer.text_embed.TextSettings': ('text_embed.html#textsettings', 'cmer/text_embed.py'),
+                                 'cmer.text_embed.augmented_view': ('text_embed.html#augmented_view', 'cmer/text_embed.py'),
                                  'cmer.text_embed.embed': ('text_embed.html#embed', 'cmer/text_embed.py'),
                                  'cmer.text_embed.load_encoder': ('text_embed.html#load_encoder', 'cmer/text_embed.py'),
                                  'cmer.text_embed.text_embed_step': ('text_embed.html#text_embed_step', 'cmer/text_embed.py'),

@@ -74,6 +74,7 @@ class ModelConfig:
     gate: str = 'global'           # late fusion's weights: 'global' (one learnt weight per modality) or 'utterance' (plus a term from each projection)
     fused_grad: str = 'gates'      # late fusion: the fused loss trains only the fusion weights ('gates': each branch is its modality's own model) or encoders and heads too ('full', the 'deep' recipe)
     gate_fit: str = 'train'        # late fusion's global weights and class bias: as trained ('train'), or refit on the early-stopping speaker after training ('val', stacking)
+    stacking: str = 'branch'       # the late fusion fitted on held-out predictions: 'branch' (each branch its own weight, i.e. temperature, and class bias, on its own held-out predictions: the fused prediction is the product of calibrated branches, and on one modality it is that branch's own) or 'joint' (one weight per branch and one class bias, fitted together)
     modality_dropout: float = 0.3  # training only: chance of hiding each available modality from the fusion (one always stays)
     ogm_alpha: float = 0.0         # OGM-GE (Peng et al. 2022): damp the encoder gradients of the modality that dominates the batch, plus Gaussian noise; 0: off
     temperature: float = 0.1       # of the contrastive terms
@@ -106,7 +107,7 @@ class ModelConfig:
     @classmethod
     def deep(cls, **kw) -> ModelConfig:
         "The sequence-encoder recipe of issue 11 (`branch='deep'`, the fused loss training the encoders too), with `kw` on top."
-        return cls(**(dict(branch='deep', fused_grad='full') | kw))
+        return cls(**(dict(branch='deep', fused_grad='full', stacking='joint') | kw))
 
     def branch_l2(self, m:str) -> float:
         "The L2 penalty of modality `m`'s 'stats' branch."
@@ -124,7 +125,7 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{k} {v!r}: expected a finite number >= 0")
         for k in ('stats_dropout', 'dropout', 'input_dropout', 'modality_dropout'):
             if getattr(self, k) >= 1: raise ValueError(f"ModelConfig.{k} {getattr(self, k)!r}: expected a probability below 1")
-        for k, ok in (('fusion', FUSIONS), ('uni_head', ('shared', 'separate')), ('gate', ('global', 'utterance')), ('fused_grad', ('full', 'gates')), ('gate_fit', ('train', 'val'))):
+        for k, ok in (('fusion', FUSIONS), ('uni_head', ('shared', 'separate')), ('gate', ('global', 'utterance')), ('fused_grad', ('full', 'gates')), ('gate_fit', ('train', 'val')), ('stacking', ('branch', 'joint'))):
             if getattr(self, k) not in ok: raise ValueError(f"ModelConfig.{k} {getattr(self, k)!r}: expected one of {ok}")
         if self.context_mode not in ('mean', 'attn', 'gru'): raise ValueError(f"ModelConfig.context_mode {self.context_mode!r}: expected one of ('mean', 'attn', 'gru')")
         if isinstance(self.context, bool) or int(self.context) != self.context or self.context < 0:
@@ -145,7 +146,7 @@ class ModelConfig:
 
 # what a checkpoint written before a setting existed meant by it (late fusion, dialogue context, the 'stats' branches came later)
 LEGACY_CONFIG = dict(fusion='attention', w_uni=0.0, uni_head='separate', gate='global', fused_grad='full', gate_fit='train', ogm_alpha=0.0,
-                     context=0, context_mode='mean', context_bidirectional=False, branch='deep')
+                     context=0, context_mode='mean', context_bidirectional=False, branch='deep', stacking='joint')
 
 # %% ../nbs/09_model.ipynb #3196c51f
 def length_mask(lengths:torch.Tensor, T:int) -> torch.Tensor:
@@ -299,12 +300,13 @@ class Fusion(nn.Module):
         return f + self.mlp(f)
 
 class LateFusion(nn.Module):
-    "Weighted sum of the used modalities' log-probabilities `(B, M, C)` (learnt positive weights) + class bias; weights and the weighted mean projection."
+    "Weighted sum of the used modalities' log-probabilities `(B, M, C)` (learnt positive weights), plus each used modality's class bias and a global one; weights and the weighted mean projection."
     scale = 1.0    # the weights are softplus(scale * w0); a larger scale makes them move faster under Adam (10 did worse on inner validation)
     def __init__(self, d:int, n_mod:int, n_classes:int, gate:str='global'):
         super().__init__()
         self.w0 = nn.Parameter(torch.full((n_mod,), math.log(math.e - 1) / self.scale))     # softplus = 1: a plain product to start with
         self.bias = nn.Parameter(torch.zeros(n_classes))
+        self.mbias = nn.Parameter(torch.zeros(n_mod, n_classes))     # per modality, counted when it is used (0 unless stacked per branch)
         self.gate = nn.Linear(d, 1) if gate == 'utterance' else None
         if self.gate is not None: nn.init.zeros_(self.gate.weight); nn.init.zeros_(self.gate.bias)
     def weights(self, z:torch.Tensor, use:torch.Tensor) -> torch.Tensor:
@@ -315,7 +317,7 @@ class LateFusion(nn.Module):
     def forward(self, z:torch.Tensor, logp:torch.Tensor, use:torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not bool(use.any(1).all()): raise ValueError("LateFusion: an utterance has no modality to fuse")
         w = self.weights(z, use)
-        logits = (w.unsqueeze(-1) * logp.masked_fill(~use.unsqueeze(-1), 0.)).sum(1) + self.bias
+        logits = (w.unsqueeze(-1) * logp.masked_fill(~use.unsqueeze(-1), 0.)).sum(1) + (self.mbias * use.unsqueeze(-1)).sum(1) + self.bias
         a = w / w.sum(1, keepdim=True).clamp(min=1e-6)
         return logits, w, (a.unsqueeze(-1) * z).sum(1)
 
@@ -622,5 +624,7 @@ def load_checkpoint(path:str|Path) -> tuple[UnifiedModel, dict]:
         raise ValueError(f"{path}: not a cmer checkpoint (format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__!r}, expected {CHECKPOINT_FORMAT!r})")
     cfg = {k: v for k, v in LEGACY_CONFIG.items() if k not in ckpt['config']} | ckpt['config']   # older checkpoints: the fusion they were trained with
     model = UnifiedModel(ckpt['dims'], len(ckpt['classes']), ModelConfig.from_dict(cfg))
-    model.load_state_dict(ckpt['state_dict'])
+    sd = dict(ckpt['state_dict'])
+    if 'late.w0' in sd and 'late.mbias' not in sd: sd['late.mbias'] = torch.zeros_like(model.late.mbias)   # written before per-modality biases
+    model.load_state_dict(sd)
     return model.eval(), {k: v for k, v in ckpt.items() if k != 'state_dict'}

@@ -435,21 +435,31 @@ def _prob_nll(prob:np.ndarray, labels:torch.Tensor, class_weight:torch.Tensor|No
     return float(torch.nn.functional.cross_entropy(logp, labels, weight=_weight_for(class_weight, labels)))
 
 def fit_gates(model:UnifiedModel, logp:torch.Tensor, use:torch.Tensor, labels:torch.Tensor, class_weight:torch.Tensor|None=None,
-              steps:int=200, lr:float=0.05, l2:float=0.1, reset:bool=True) -> dict:
-    "Fit the late fusion's global weights and class bias on held-out unimodal log-probabilities `logp` `(n, M, C)` (stacking): fused cross-entropy plus `l2` times the squared distance from the plain product (weights 1, bias 0)."
+              steps:int=200, lr:float=0.05, l2:float=0.1, reset:bool=True,
+              per_branch:bool=False,   # each branch's weight (temperature) and class bias on its own rows (`ModelConfig.stacking='branch'`), no global bias
+             ) -> dict:
+    "Fit the late fusion on held-out unimodal log-probabilities `logp` `(n, M, C)` (stacking): the weights and one class bias together, or (`per_branch`) each branch's weight and class bias on its own; cross-entropy plus `l2` times the squared distance from the plain product (weights 1, biases 0)."
     lf = model.late
-    class_weight = _weight_for(class_weight, labels)
     w_init = math.log(math.e - 1) / lf.scale
     with torch.no_grad():
-        if reset: lf.w0.fill_(w_init); lf.bias.zero_()
-    opt = torch.optim.Adam([lf.w0, lf.bias], lr=lr / lf.scale)
+        if reset: lf.w0.fill_(w_init); lf.bias.zero_(); lf.mbias.zero_()
+    pen = lambda: l2 * (((lf.scale * (lf.w0 - w_init)) ** 2).sum() + (lf.bias ** 2).sum() + (lf.mbias ** 2).sum())
+    opt = torch.optim.Adam([lf.w0, lf.mbias] if per_branch else [lf.w0, lf.bias], lr=lr / lf.scale)
+    rows = [use[:, j].nonzero().squeeze(1) for j in range(use.shape[1])]
+    cw = [_weight_for(class_weight, labels[r]) for r in rows] if per_branch else _weight_for(class_weight, labels)
     for _ in range(steps):
-        w = torch.nn.functional.softplus(lf.scale * lf.w0).expand(use.shape) * use
-        logits = (w.unsqueeze(-1) * logp.masked_fill(~use.unsqueeze(-1), 0.)).sum(1) + lf.bias
-        loss = torch.nn.functional.cross_entropy(logits, labels, weight=class_weight) + l2 * (((lf.scale * (lf.w0 - w_init)) ** 2).sum() + (lf.bias ** 2).sum())
+        w = torch.nn.functional.softplus(lf.scale * lf.w0)
+        if per_branch:      # separable: one loss per branch over the rows that have it, summed
+            loss = sum(torch.nn.functional.cross_entropy(w[j] * logp[r, j] + lf.mbias[j], labels[r], weight=cw[j]) for j, r in enumerate(rows) if len(r))
+        else:
+            ww = w.expand(use.shape) * use
+            loss = torch.nn.functional.cross_entropy((ww.unsqueeze(-1) * logp.masked_fill(~use.unsqueeze(-1), 0.)).sum(1) + lf.bias, labels, weight=cw)
+        loss = loss + pen()
         opt.zero_grad(); loss.backward(); opt.step()
-    lf.w0.grad = lf.bias.grad = None
-    with torch.no_grad(): return dict(weights=[round(float(v), 4) for v in torch.nn.functional.softplus(lf.scale * lf.w0)], bias=[round(float(v), 4) for v in lf.bias])
+    lf.w0.grad = lf.bias.grad = lf.mbias.grad = None
+    with torch.no_grad():
+        return dict(weights=[round(float(v), 4) for v in torch.nn.functional.softplus(lf.scale * lf.w0)], bias=[round(float(v), 4) for v in lf.bias],
+                    modality_bias=[[round(float(v), 4) for v in b] for b in lf.mbias])
 
 def _branch_keys(model:UnifiedModel, m:str) -> list[str]:
     "State-dict keys of modality `m`'s branch: its encoder, projection norm and own emotion head."
@@ -595,7 +605,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
         gates = None
         if mc.fusion == 'late' and len(val_idx) and (best_branch or mc.gate_fit == 'val'):
             lp, use = uni_logprobs(model, data, val_idx, tc.max_frames)
-            gates = fit_gates(model, lp, use, y[val_idx], cw)
+            gates = fit_gates(model, lp, use, y[val_idx], cw, per_branch=mc.stacking == 'branch')
     return FitResult(model, history, best[1] if best else 0, time.perf_counter() - t0, len(train_idx), len(val_idx), bs,
                      {m: b[1] for m, b in best_branch.items()}, gates)
 
@@ -776,7 +786,7 @@ def train_model(data:CorpusData, train_idx:np.ndarray, model_cfg:ModelConfig|Non
             dev = next(r.model.parameters()).device
             cw = torch.from_numpy(class_weights(y[pool][keep], len(data.classes))).to(dev) if tc.class_weighted else None
             gates = fit_gates(r.model, torch.from_numpy(np.nan_to_num(lp[keep])).to(dev), torch.from_numpy(ok[keep]).to(dev),
-                              torch.from_numpy(y[pool][keep]).to(dev), cw)
+                              torch.from_numpy(y[pool][keep]).to(dev), cw, per_branch=final.stacking == 'branch')
     r.model.eval()
     r.gates, r.seconds, r.tuning = gates, time.perf_counter() - t0, dict(l2=chosen, val_ua=scores, grid=list(grid), inner_folds=len(splits),
                                                                          held_out_speakers=[sorted(map(str, data.table.speaker.iloc[b].unique())) for _, b in splits])
