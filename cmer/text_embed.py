@@ -9,15 +9,16 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
-from .core import (StepRun, get_config, load_manifest, step_dir, features_dir, make_features, save_features, load_features,
-                       seed_everything, resolve_device, from_fields)
+from .core import (StepRun, Columns, get_config, load_manifest, manifest_is_current, step_dir, features_dir, make_features,
+                       save_features, load_features, seed_everything, resolve_device, from_fields, track)
 from .corpus import load_utterances
 from .models import model_dir, MODELS
 from .text_aug import load_augmented
 from .media import check_params, in_range, is_device
 
 # %% auto #0
-__all__ = ['BATCH_SIZE', 'load_encoder', 'embed', 'TextSettings', 'TextFeaturizer', 'text_embed_step', 'text_embed_summary']
+__all__ = ['BATCH_SIZE', 'TEXT_COLUMNS', 'load_encoder', 'embed', 'TextSettings', 'TextFeaturizer', 'augmented_view',
+           'text_embed_step', 'text_embed_summary']
 
 # %% ../nbs/07_text_embed.ipynb #ee670be3
 BATCH_SIZE = {'cpu': 64, 'cuda': 256}   # sentences per forward pass by device kind (a GPU wants larger batches)
@@ -35,12 +36,19 @@ def load_encoder(model:str='minilm', device:str|None='auto'):
     enc.cmer_name, enc.cmer_folder, enc.cmer_device = str(model), folder, device
     return enc
 
-def embed(encoder, texts:Sequence[str], batch_size:int|None=None, normalize:bool=True) -> np.ndarray:
-    "Embeddings `(n, d)` float32 of `texts`, batched (sentence-transformers sorts by length inside); `batch_size` None: by device."
+def embed(encoder, texts:Sequence[str], batch_size:int|None=None, normalize:bool=True,
+          progress:bool=False, # a progress bar over the batches (and `cmer run`'s progress line, which is written in any case)
+          desc:str='sentences') -> np.ndarray:
+    "Embeddings `(n, d)` float32 of `texts` in batches of `batch_size` (None: by device), longest first as sentence-transformers orders them."
     if batch_size is None: batch_size = BATCH_SIZE[str(getattr(encoder, 'cmer_device', encoder.device)).split(':')[0]]
-    if not len(texts): return np.zeros((0, encoder.get_embedding_dimension()), np.float32)
-    return encoder.encode(list(texts), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=normalize,
-                          show_progress_bar=False).astype(np.float32)
+    texts = list(texts)
+    X = np.zeros((len(texts), encoder.get_embedding_dimension()), np.float32)
+    order = np.argsort([-len(t) for t in texts])       # sentence-transformers' own order: the same batches as one encode call
+    for i in track(range(0, len(texts), batch_size), desc=f'{desc} (batches of {batch_size})', show=progress, unit='batch'):
+        idx = order[i:i + batch_size]
+        X[idx] = encoder.encode([texts[j] for j in idx], batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=normalize,
+                                show_progress_bar=False)
+    return X
 
 # %% ../nbs/07_text_embed.ipynb #186bf698
 @dataclass(frozen=True)
@@ -75,11 +83,11 @@ class TextFeaturizer:
         "The sentence as embedded: whitespace collapsed, `''` for a missing one."
         return ' '.join(str(text).split()) if text is not None and text == text else ''
 
-    def transform(self, texts:Sequence[str]) -> np.ndarray:
-        "Embeddings `(n, d)` float32 of `texts` (whitespace collapsed); an empty text is an error, since it has no embedding."
+    def transform(self, texts:Sequence[str], progress:bool=False, desc:str='sentences') -> np.ndarray:
+        "Embeddings `(n, d)` float32 of `texts` (whitespace collapsed; `progress`: a bar over the batches); an empty text is an error, since it has no embedding."
         texts = [self.clean(t) for t in texts]
         if '' in texts: raise ValueError(f"TextFeaturizer: text {texts.index('')} is empty; leave empty transcripts out (they have no text modality)")
-        return embed(self.encoder, texts, batch_size=self.batch_size, normalize=self.settings.normalize)
+        return embed(self.encoder, texts, batch_size=self.batch_size, normalize=self.settings.normalize, progress=progress, desc=desc)
 
     def describe(self) -> dict:
         "What a checkpoint stores to rebuild this featurizer."
@@ -95,39 +103,69 @@ class TextFeaturizer:
     def __repr__(self): return f"TextFeaturizer({self.settings}, device={self.device!r})"
 
 # %% ../nbs/07_text_embed.ipynb #8ddcda9e
+TEXT_COLUMNS = ['utt_id', 'transcript']   # the columns of the utterance table the step reads: labels do not re-run it
+
+def augmented_view(out:str|Path, augmented:str='auto') -> tuple[bool, str]:
+    "Whether the step embeds the back-translated view of step 02 (`text_aug/augmented.csv`) under `out`, and why."
+    csv = step_dir(out, 'text_aug')/'augmented.csv'
+    if augmented == 'no': return False, "augmented='no'"
+    if not csv.exists():
+        if augmented == 'yes': raise FileNotFoundError(f"text_embed: augmented='yes' but {csv} does not exist; run step 02 first "
+                                                       "(cmer run --steps text_aug text_embed)")
+        return False, 'step 02 text_aug has not made back-translations (not needed: the model reads no augmented view)'
+    ok, why = manifest_is_current(out, 'text_aug')
+    if not ok:
+        if augmented == 'yes': raise ValueError(f"text_embed: augmented='yes' but {csv} is out of date ({why}); run step 02 again "
+                                                "(cmer run --steps text_aug text_embed)")
+        return False, f"{csv} is out of date ({why}): run step 02 text_aug to embed it"
+    return True, f"{csv}" + (" (augmented='yes')" if augmented == 'yes' else '')
+
 def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_size:int|None=None, normalize:bool=True,
-                    device:str='auto', force:bool=False) -> dict:
-    "Embed transcripts and back-translated transcripts -> `<out>/features/text.npz`, `text_aug.npz`; return the manifest."
+                    device:str='auto',
+                    augmented:str='auto', # the back-translated view: 'auto' (when step 02 made it), 'yes' (required), 'no'
+                    force:bool=False) -> dict:
+    "Embed transcripts (and step 02's back-translations, when made or asked for) -> `<out>/features/text.npz`, `text_aug.npz`; return the manifest."
     check_params('text_embed', [('model', model, isinstance(model, (str, Path)) and bool(str(model).strip()), "a model name ('minilm', 'mpnet') or a folder"),
                                 ('batch_size', batch_size, batch_size is None or in_range(batch_size, 1, integer=True), 'None or an integer >= 1'),
                                 ('normalize', normalize, isinstance(normalize, bool), 'true or false'),
-                                ('device', device, is_device(device), "'auto', 'cpu', 'cuda' or 'cuda:N'"), ('force', force, isinstance(force, bool), 'true or false')])
+                                ('device', device, is_device(device), "'auto', 'cpu', 'cuda' or 'cuda:N'"),
+                                ('augmented', augmented, augmented in ('auto', 'yes', 'no'), "'auto', 'yes' or 'no'"),
+                                ('force', force, isinstance(force, bool), 'true or false')])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
-    params = dict(corpus=str(corpus), out=str(out), model=model, batch_size=batch_size, normalize=normalize, device=device)
+    params = dict(corpus=str(corpus), out=str(out), model=model, batch_size=batch_size, normalize=normalize, device=device, augmented=augmented)
     table, aug_csv = step_dir(out, 'corpus')/'utterances.csv', step_dir(out, 'text_aug')/'augmented.csv'
-    with StepRun('text_embed', out, params, inputs=[table, aug_csv], force=force, extra_versions=('sentence-transformers', 'transformers')) as run:
+    use_aug, aug_why = augmented_view(out, augmented)
+    inputs = [Columns(table, TEXT_COLUMNS)] + ([aug_csv] if use_aug else [])     # the set of inputs changes when the view comes or goes
+    with StepRun('text_embed', out, params, inputs=inputs, force=force, extra_versions=('sentence-transformers', 'transformers')) as run:
         if run.current: return run.manifest
         seed_everything(get_config().seed)
-        df, aug = load_utterances(out), load_augmented(out)
+        df = load_utterances(out)
         synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))
         fz = TextFeaturizer(TextSettings(model, normalize), device=device, batch_size=batch_size)
         enc, dim, d = fz.encoder, fz.dim, fz.describe()
         bs = batch_size or BATCH_SIZE[enc.cmer_device.split(':')[0]]       # what `embed` uses when batch_size is None
-        rep = dict(synthetic=synthetic, model=model, folder=str(enc.cmer_folder), dim=dim, device=enc.cmer_device, batch_size=bs)
-        sets = {'text': (df.utt_id, df.transcript), 'text_aug': (aug.utt_id, aug.transcript_aug)}
+        rep = dict(synthetic=synthetic, model=model, folder=str(enc.cmer_folder), dim=dim, device=enc.cmer_device, batch_size=bs,
+                   augmented_view=dict(embedded=use_aug, why=aug_why))
+        sets = {'text': (df.utt_id, df.transcript)}
+        if use_aug:
+            aug = load_augmented(out)
+            sets['text_aug'] = (aug.utt_id, aug.transcript_aug)
+            if not len(aug): run.warn('the text_aug step produced no back-translations: text_aug.npz is empty')
+        elif (old := features_dir(out)/'text_aug.npz').exists():
+            old.unlink()                              # an earlier run's view, which no longer matches this step's outputs
+            rep['augmented_view']['removed'] = str(old)
         for name, (ids, texts) in sets.items():
             texts = texts.map(fz.clean)
             empty = texts == ''
             for u in ids[empty]: run.fail(f'{u} ({name})', 'empty text: no sentence to embed')
             t0 = time.perf_counter()
-            X = fz.transform(texts[~empty].tolist())
+            X = fz.transform(texts[~empty].tolist(), progress=True, desc=name)
             secs = time.perf_counter() - t0
             meta = dict(kind=name, model=model, upstream=d['upstream'], dim=dim, normalize=normalize, featurizer=d,
                         source='transcript' if name == 'text' else 'back-translated transcript (text_aug step)', synthetic=synthetic)
             save_features(run.output(features_dir(out)/f'{name}.npz'), make_features(ids[~empty].tolist(), X, meta=meta, ragged=False))
             rep[name] = dict(n_items=len(ids), n_features=int((~empty).sum()), n_empty=int(empty.sum()), seconds=round(secs, 2),
                              sentences_per_second=round(int((~empty).sum()) / secs, 1) if secs else None)
-        if not len(aug): run.warn('the text_aug step produced no back-translations: text_aug.npz is empty')
         run.record(**rep)
     return run.manifest
 
@@ -135,5 +173,8 @@ def text_embed_summary(out:str|Path) -> str:
     "A short human-readable summary of the text_embed step's report."
     r = load_manifest(out, 'text_embed')['report']
     tag = ' [SYNTHETIC demo corpus]' if r.get('synthetic') else ''
-    return '\n'.join(f"{k}.npz{tag}: {v['n_features']}/{v['n_items']} utterances ({v['n_empty']} empty), {r['model']} {r['dim']}-d, "
-                     f"{v['seconds']} s ({v['sentences_per_second']} sentences/s)" for k, v in r.items() if k.startswith('text'))
+    lines = [f"{k}.npz{tag}: {v['n_features']}/{v['n_items']} utterances ({v['n_empty']} empty), {r['model']} {r['dim']}-d, "
+             f"{v['seconds']} s ({v['sentences_per_second']} sentences/s)" for k, v in r.items() if k.startswith('text')]
+    av = r.get('augmented_view')
+    if av and not av['embedded']: lines.append(f"text_aug.npz not made: {av['why']}")
+    return '\n'.join(lines)
