@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 import soundfile as sf
-from .core import StepRun, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError, resolve_device
+from .core import StepRun, Columns, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError, resolve_device
 from .corpus import load_utterances, audio_sources, utterance_audio
 from .models import model_folder
 from .media import SR, read_audio, sniff_audio, find_tool, check_params, is_device
 from .text_aug import BackTranslator, default_cache_path, parse_chain, TRANSLATORS
 
 # %% auto #0
-__all__ = ['ASR_BACKENDS', 'TTS_BACKENDS', 'BLOCK', 'normalize_words', 'word_errors', 'wer', 'ASR', 'FasterWhisperASR', 'VoskASR',
-           'PocketSphinxASR', 'make_asr', 'TTS', 'Pyttsx3TTS', 'EspeakTTS', 'make_tts', 'load_audio_aug',
-           'audio_aug_step', 'audio_aug_summary']
+__all__ = ['ASR_BACKENDS', 'TTS_BACKENDS', 'BLOCK', 'AUDIO_AUG_COLUMNS', 'normalize_words', 'word_errors', 'wer', 'ASR',
+           'FasterWhisperASR', 'VoskASR', 'PocketSphinxASR', 'make_asr', 'TTS', 'Pyttsx3TTS', 'EspeakTTS', 'make_tts',
+           'load_audio_aug', 'audio_aug_step', 'audio_aug_summary']
 
 # %% ../nbs/03_audio_aug.ipynb #b73e965f
 def normalize_words(text:str) -> list[str]:
@@ -271,6 +271,9 @@ def _speak_item(item:tuple, tts:str, voices:dict, default_voice:str, wav_dir:Pat
                 asr_wer=round(we / nw, 4) if nw else None, text_aug=text, voice=voice,
                 wav_aug=str(Path(final_dir)/f"{r['utt_id']}.wav"), seconds=round(len(y) / SR, 3))
 
+# the columns of the utterance table the step reads (audio_sources and utterance_audio: wav, video, start, end): labels do not re-run it
+AUDIO_AUG_COLUMNS = ['utt_id', 'wav', 'video', 'start', 'end', 'gender', 'transcript']
+
 def load_audio_aug(out:str|Path) -> pd.DataFrame:
     "The table written by the audio_aug step (`utt_id`, `asr_text`, `asr_wer`, `text_aug`, `voice`, `wav_aug`, `seconds`)."
     p = step_dir(out, 'audio_aug')/'audio_aug.csv'
@@ -296,7 +299,7 @@ def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_
     df = load_utterances(out)
     src = audio_sources(df)                                   # a wav, or a clip whose audio track is the utterance's (MELD)
     has_audio = any(src)
-    inputs = [table] + [Path(w) for w in src if w]
+    inputs = [Columns(table, AUDIO_AUG_COLUMNS)] + [Path(w) for w in src if w]
     with StepRun('audio_aug', out, params, inputs=inputs, force=force, extra_versions=('faster-whisper', 'ctranslate2', 'vosk', 'pocketsphinx', 'pyttsx3')) as run:
         if run.current: return run.manifest
         synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))

@@ -8,7 +8,7 @@ import json, time, copy, contextlib
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import (StepRun, MissingResourceError, get_config, atomic_path, load_manifest, make_features, save_features,
+from .core import (StepRun, Columns, MissingResourceError, get_config, atomic_path, load_manifest, make_features, save_features,
                        load_features, features_dir, step_dir, sha256, resolve_device, from_fields)
 from .corpus import load_utterances
 from .frames import load_frames, FrameStore, FrameSettings, frame_store, span_frames
@@ -302,7 +302,7 @@ def frame_embed_step(corpus:str|Path, out:str|Path, encoder:str='fer', clip_dir:
     if fm is None: raise FileNotFoundError(f"{step_dir(out, 'frames')}/manifest.json does not exist; run the frames step first")
     skipped = fm['report'].get('skipped')
     store = step_dir(out, 'frames')/'frames.npz'
-    inputs = [step_dir(out, 'corpus')/'utterances.csv', step_dir(out, 'frames')/'manifest.json']
+    inputs = [Columns(step_dir(out, 'corpus')/'utterances.csv', ['utt_id', 'transcript']), step_dir(out, 'frames')/'manifest.json']   # (transcripts: text selection)
     if not skipped: inputs += [store, *encoder_files(encoder, clip_dir)]
     with StepRun('frame_embed', out, params, inputs=inputs, force=force) as run:
         if run.current: return run.manifest

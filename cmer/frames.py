@@ -8,15 +8,16 @@ import json, os, re, shutil, subprocess, tempfile, threading, queue, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import (StepRun, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, json_default, from_fields)
+from .core import (StepRun, Columns, MissingResourceError, atomic_path, load_manifest, parallel_map, get_config, step_dir, json_default, from_fields)
 from .corpus import load_utterances, corpus_kind
 from .media import VideoError, probe_video, find_tool, check_params, in_range
 
 # %% auto #0
-__all__ = ['HALVES', 'SPEAKER_SIDES', 'ACTIVE_MIN_NEIGHBORS', 'plan_frames', 'decode_frames', 'find_faces', 'detect_face',
-           'crop_square', 'resolve_speaker_sides', 'speaker_half', 'utterance_part', 'face_tracks', 'mouth_motion',
-           'active_face', 'extract_dialog', 'FrameSettings', 'span_frames', 'FrameStore', 'empty_frames', 'frame_store',
-           'save_frames', 'load_frames', 'speaker_half_report', 'video_available', 'frames_step']
+__all__ = ['HALVES', 'SPEAKER_SIDES', 'ACTIVE_MIN_NEIGHBORS', 'FRAMES_COLUMNS', 'plan_frames', 'decode_frames', 'find_faces',
+           'detect_face', 'crop_square', 'resolve_speaker_sides', 'speaker_half', 'utterance_part', 'face_tracks',
+           'mouth_motion', 'active_face', 'extract_dialog', 'FrameSettings', 'span_frames', 'FrameStore',
+           'empty_frames', 'frame_store', 'save_frames', 'load_frames', 'speaker_half_report', 'video_available',
+           'frames_step']
 
 # %% ../nbs/05_frames.ipynb #1f7e2767
 def plan_frames(start:float, end:float, video:dict, fps:float=2.0, max_frames:int=12) -> np.ndarray:
@@ -417,6 +418,8 @@ def video_available(out:str|Path) -> tuple[bool, str]:
     if not (load_utterances(out).video.fillna('') != '').any(): return False, "no utterance of the corpus has a dialog video"
     return True, ''
 
+FRAMES_COLUMNS = ['utt_id', 'video', 'start', 'end', 'gender', 'dialog']   # the columns of the utterance table it reads: labels do not re-run it
+
 def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12, side:str='speaker',
                 speaker_sides:str|dict|None=None, detect_faces:bool=True, crop_size:int=96, margin:float=1.07,
                 n_jobs:int=1, force:bool=False) -> dict:
@@ -437,7 +440,7 @@ def frames_step(corpus:str|Path, out:str|Path, fps:float=2.0, max_frames:int=12,
     table = step_dir(out, 'corpus')/'utterances.csv'
     df = load_utterances(out)
     videos = sorted({v for v in df.video.fillna('') if v and Path(v).exists()})
-    with StepRun('frames', out, params, inputs=[table, *videos], force=force) as run:
+    with StepRun('frames', out, params, inputs=[Columns(table, FRAMES_COLUMNS), *videos], force=force) as run:
         if run.current: return run.manifest
         ok, why = video_available(out)
         if ok:

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
-from .core import StepRun, atomic_path, get_config, load_manifest, step_dir, MissingResourceError
+from .core import StepRun, Columns, atomic_path, get_config, load_manifest, step_dir, MissingResourceError
 from .corpus import load_utterances
 from .models import model_dir
 from .media import find_tool, check_params
@@ -448,7 +448,8 @@ def text_aug_step(corpus:str|Path, out:str|Path, chain:str='en>ca>es>en', backen
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     params = dict(corpus=str(corpus), out=str(out), chain=chain, backend=backend, keep_markers=keep_markers, cache=cache)
     table = step_dir(out, 'corpus')/'utterances.csv'
-    with StepRun('text_aug', out, params, inputs=[table], force=force, extra_versions=('transformers', 'sentencepiece')) as run:
+    # the columns of the utterance table it reads (the original's back-translation where the flat CSV has one): labels do not re-run it
+    with StepRun('text_aug', out, params, inputs=[Columns(table, ['utt_id', 'transcript', 'transcript_aug_original'])], force=force, extra_versions=('transformers', 'sentencepiece')) as run:
         if run.current: return run.manifest
         df = load_utterances(out)
         synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))

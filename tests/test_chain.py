@@ -102,3 +102,22 @@ def test_text_only_steps_run_alone(tiny_corpus, tmp_path):
     assert load_manifest(out, 'text_embed')['report']['augmented_view'] == dict(
         embedded=False, why='step 02 text_aug has not made back-translations (not needed: the model reads no augmented view)')
     assert (out/'results'/'result.txt').exists() and (out/'features'/'text.npz').exists() and not (out/'features'/'text_aug.npz').exists()
+
+
+def test_labels_do_not_invalidate_features(tiny_corpus, tmp_path):
+    "Issue 20 item 2: a new label map re-runs corpus and evaluate, and not the steps that read only transcripts, audio or video of the "
+    "utterance table (`cmer.core.Columns`; before, text_aug, mfcc, frames, frame_embed and text_embed all ran again)."
+    out = tmp_path/'out'
+    steps = ['corpus', 'text_aug', 'mfcc', 'frames', 'frame_embed', 'text_embed', 'evaluate']
+    common = ['--checks', 'never', '-p', 'epochs=2', '-p', 'fusion_table=false', '-p', 'final_model=false', '-p', 'audio_features=mfcc']
+    r = cmer('run', '--corpus', tiny_corpus, '--out', out, '--steps', *steps, *common)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lm = tmp_path/'reordered.json'         # the same utterances and classes, in another order: every label_id changes
+    lm.write_text(json.dumps({'classes': ['hap', 'sad', 'ang', 'neu'], 'map': {'neu': 'neu', 'ang': 'ang', 'sad': 'sad', 'hap': 'hap', 'exc': 'hap'}}))
+    r = cmer('run', '--corpus', tiny_corpus, '--out', out, '--steps', *steps, *common, '-p', f'label_map={lm}')
+    assert r.returncode == 0, r.stdout + r.stderr
+    status = {s['step']: s['status'] for s in json.loads((out/'chain.json').read_text())['steps']}
+    assert status == dict(corpus='ran', text_aug='skipped', mfcc='skipped', frames='skipped', frame_embed='skipped',
+                          text_embed='skipped', evaluate='ran'), status
+    assert load_manifest(out, 'corpus')['report']['classes'] == ['hap', 'sad', 'ang', 'neu']
+    assert load_manifest(out, 'text_embed')['report']['augmented_view']['embedded'] is True      # step 02 ran: its view is embedded
