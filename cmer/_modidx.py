@@ -175,6 +175,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                            'cmer.core.atomic_json': ('core.html#atomic_json', 'cmer/core.py'),
                            'cmer.core.atomic_path': ('core.html#atomic_path', 'cmer/core.py'),
                            'cmer.core.atomic_write': ('core.html#atomic_write', 'cmer/core.py'),
+                           'cmer.core.chain_entry': ('core.html#chain_entry', 'cmer/core.py'),
                            'cmer.core.check_folder': ('core.html#check_folder', 'cmer/core.py'),
                            'cmer.core.code_version': ('core.html#code_version', 'cmer/core.py'),
                            'cmer.core.column_fingerprint': ('core.html#column_fingerprint', 'cmer/core.py'),

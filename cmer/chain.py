@@ -8,7 +8,7 @@ import ast, contextlib, fcntl, hashlib, io, json, math, operator, os, re, shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from .core import (repo_root, manifest_is_current, atomic_json, load_manifest, get_config, package_versions, step_dir,
-                       make_folder, read_progress, PROGRESS_ENV)
+                       make_folder, read_progress, PROGRESS_ENV, CHAIN_FILE)
 
 # %% auto #0
 __all__ = ['STEP_RE', 'SKIP_FLAGS', 'CHECKS', 'CHAIN_SCRATCH', 'AUGMENTATION_STEPS', 'nbs_dir', 'Step', 'parameters_source',
@@ -520,7 +520,7 @@ def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, chec
             log(head + f"not needed: {plan[st.name]}")
             done.append(dict(step=st.name, number=st.number, status='not needed', reason=plan[st.name], seconds=0.0, checks=None, params=p,
                              **step_summary(out, st.name)))
-            atomic_json(out/'chain.json', dict(corpus=str(corpus), out=str(out), steps=done))
+            atomic_json(out/CHAIN_FILE, dict(corpus=str(corpus), out=str(out), steps=done))
             continue
         t0 = time.perf_counter()
         ok, why = (False, 'forced') if force else manifest_is_current(out, st.name, check)
@@ -553,7 +553,7 @@ def _run_steps(chosen, corpus, out, overrides, force, kernel, timeout, log, chec
             issues = [_plural(summ[f'n_{k}s'], k) for k in ('warning', 'failure') if summ[f'n_{k}s']]
             log(head + "skipped (up to date" + (f"; {', '.join(issues)} in its manifest)" if issues else ')'))
         done.append(dict(step=st.name, number=st.number, status=status, seconds=secs, checks=chk, params={k: v for k, v in p.items()}, **summ))
-        atomic_json(out/'chain.json', dict(corpus=str(corpus), out=str(out), steps=done))
+        atomic_json(out/CHAIN_FILE, dict(corpus=str(corpus), out=str(out), steps=done))
         if st.name == 'corpus' and ev is not None: protocol_check(out, _step_params(ev, overrides, corpus, out))
     return done
 

@@ -12,12 +12,12 @@ import numpy as np
 from tqdm import tqdm
 
 # %% auto #0
-__all__ = ['HASH_LIMIT', 'SETTLED_NS', 'PROGRESS_ENV', 'repo_root', 'Config', 'get_config', 'from_fields', 'MissingResourceError',
-           'resolve_device', 'seed_everything', 'atomic_path', 'atomic_write', 'json_default', 'atomic_json',
-           'atomic_dir', 'check_folder', 'make_folder', 'sha256', 'fingerprint', 'Columns', 'column_fingerprint',
-           'same_file', 'package_versions', 'code_version', 'step_dir', 'load_manifest', 'manifest_is_current',
-           'StepRun', 'features_dir', 'Features', 'make_features', 'save_features', 'load_features', 'read_progress',
-           'track', 'dask_client', 'parallel_map']
+__all__ = ['HASH_LIMIT', 'CHAIN_FILE', 'SETTLED_NS', 'PROGRESS_ENV', 'repo_root', 'Config', 'get_config', 'from_fields',
+           'MissingResourceError', 'resolve_device', 'seed_everything', 'atomic_path', 'atomic_write', 'json_default',
+           'atomic_json', 'atomic_dir', 'check_folder', 'make_folder', 'sha256', 'fingerprint', 'Columns',
+           'column_fingerprint', 'same_file', 'package_versions', 'code_version', 'step_dir', 'load_manifest',
+           'chain_entry', 'manifest_is_current', 'StepRun', 'features_dir', 'Features', 'make_features',
+           'save_features', 'load_features', 'read_progress', 'track', 'dask_client', 'parallel_map']
 
 # %% ../nbs/00_core.ipynb #ab716f2f
 # Offline world: never let a library reach for a model hub or an update server.
@@ -292,6 +292,14 @@ def load_manifest(out:str|Path, step:str) -> dict|None:
     if not p.exists(): return None
     try: return json.loads(p.read_text())
     except json.JSONDecodeError as e: raise ValueError(f"{p}: corrupt manifest ({e}); delete it to re-run the step") from e
+
+CHAIN_FILE = 'chain.json'   # <out>/chain.json: what `cmer run` did with each step (written after each step, so a running step sees the earlier ones)
+
+def chain_entry(out:str|Path, step:str) -> dict|None:
+    "What the running (or last) `cmer run` under `out` did with `step` (`{'step', 'status', 'reason', ...}`: status 'ran', 'skipped' or 'not needed'), or `None`."
+    try: steps = json.loads((Path(out)/CHAIN_FILE).read_text()).get('steps') or []
+    except (OSError, ValueError, AttributeError): return None
+    return next((s for s in steps if isinstance(s, dict) and s.get('step') == step), None)
 
 def _norm(o):
     "Parameters as they compare after a JSON round trip."

@@ -9,17 +9,17 @@ from dataclasses import dataclass, asdict, replace
 from typing import Sequence
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import (StepRun, get_config, load_manifest, step_dir, parallel_map, features_dir, make_features,
+from .core import (StepRun, Columns, chain_entry, get_config, load_manifest, step_dir, parallel_map, features_dir, make_features,
                        save_features, load_features, MissingResourceError, from_fields)
 from .corpus import load_utterances, audio_sources, utterance_audio
 from .audio_aug import load_audio_aug
 from .media import SR, read_audio, check_params, in_range, ParameterError
 
 # %% auto #0
-__all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'WHISPER_MEL', 'AUDIO_FEATURE_KINDS', 'mfcc_settings', 'mfcc',
-           'whisper_frames', 'WhisperEncoder', 'pack_windows', 'whisper_features', 'AudioSettings', 'AudioFeaturizer',
-           'frame_cosine', 'whisper_files', 'mfcc_files', 'whisper_available', 'resolve_audio_features', 'mfcc_step',
-           'mfcc_summary']
+__all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'WHISPER_MEL', 'AUDIO_FEATURE_KINDS', 'MFCC_COLUMNS',
+           'mfcc_settings', 'mfcc', 'whisper_frames', 'WhisperEncoder', 'pack_windows', 'whisper_features',
+           'AudioSettings', 'AudioFeaturizer', 'frame_cosine', 'whisper_files', 'mfcc_files', 'whisper_available',
+           'resolve_audio_features', 'mfcc_step', 'mfcc_summary']
 
 # %% ../nbs/04_mfcc.ipynb #bdfb9ce9
 def mfcc_settings(n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40, sr:int=SR) -> dict:
@@ -310,9 +310,12 @@ def _audio_features(run:StepRun, out:Path, df:pd.DataFrame, src:dict, aug:pd.Dat
     for k in kinds:
         sets[k] = [(u, wavs.get(u, ''), dialog[u]) for u in df.utt_id if u not in lost]
         if aug is not None: sets[f'{k}_aug'] = [(u, w, dialog.get(u, u)) for u, w in zip(aug.utt_id, aug.wav_aug)]
-    if aug is None: run.warn(f"no augmented audio (the audio_aug step was skipped or has not run): {', '.join(k + '_aug.npz' for k in kinds)} not written")
     rep = dict(synthetic=synthetic, audio_features=choice['chosen'], audio_features_asked=choice['asked'], audio_features_why=choice['why'],
                settings=settings, clips_with_audio_extracted=sum(1 for u, w in zip(df.utt_id, df.wav) if not w and src[u] and u in wavs))
+    if aug is None:          # a note when the chain decided that nothing reads the augmented audio; a warning when it is simply absent
+        files, ce = ', '.join(k + '_aug.npz' for k in kinds), chain_entry(out, 'audio_aug')
+        if ce and ce.get('status') == 'not needed': rep['augmented_audio'] = f"none: step 03 audio_aug was not needed ({ce.get('reason')}); {files} not written"
+        else: run.warn(f"no augmented audio (the audio_aug step was skipped or has not run): {files} not written")
     fzs = {k: AudioFeaturizer(replace(base, kind=k), device=device) for k in kinds}
     if 'whisper' in fzs:
         e, w = fzs['whisper'].encoder, base.whisper_window
@@ -339,6 +342,10 @@ def _audio_features(run:StepRun, out:Path, df:pd.DataFrame, src:dict, aug:pd.Dat
     run.record(**rep)
 
 # %% ../nbs/04_mfcc.ipynb #a88606ad
+# the columns of the utterance table the step reads (audio_sources and utterance_audio: wav, video, start, end; dialog for packing):
+# labels do not re-run it
+MFCC_COLUMNS = ['utt_id', 'wav', 'video', 'start', 'end', 'dialog']
+
 def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40,
               audio_features:str='auto',         # 'auto' (Whisper and MFCC when the Whisper model is at hand, else MFCC), 'mfcc', 'whisper' or 'both'
               whisper_model:str|None=None,       # registry name or CTranslate2 Whisper folder (None: whisper-base, the ASR model)
@@ -366,7 +373,7 @@ def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, h
     src = dict(zip(df.utt_id, audio_sources(df)))          # a wav, or a clip whose audio track is the utterance's (MELD)
     aug_m = load_manifest(out, 'audio_aug')
     aug = load_audio_aug(out) if aug_m and 'skipped' not in aug_m['report'] else None
-    inputs = [step_dir(out, 'corpus')/'utterances.csv'] + sorted({p for p in src.values() if p})
+    inputs = [Columns(step_dir(out, 'corpus')/'utterances.csv', MFCC_COLUMNS)] + sorted({p for p in src.values() if p})
     if aug is not None: inputs += [step_dir(out, 'audio_aug')/'audio_aug.csv'] + sorted({w for w in aug.wav_aug if w})
     if 'whisper' in kinds:
         from cmer.models import model_folder
@@ -387,6 +394,7 @@ def mfcc_summary(out:str|Path) -> str:
     if 'skipped' in r: return f"mfcc skipped: {r['skipped']}"
     tag = ' [SYNTHETIC demo corpus]' if r.get('synthetic') else ''
     head = [f"audio features {r['audio_features']} ({r['audio_features_why']})"] if r.get('audio_features_why') else []
+    if r.get('augmented_audio'): head.append(f"augmented audio: {r['augmented_audio']}")
     return '\n'.join(head + [f"{k}.npz{tag}: {v['n_features']}/{v['n_items']} utterances ({v['n_failed']} failed), {v['frames']} frames "
                      f"({v['frames_min']}-{v['frames_max']} per utterance), {v['audio_seconds']} s of audio in {v['seconds']} s"
                      + (f" ({v['windows']} encoder windows)" if 'windows' in v else '') + f"; {v['file_mb']} MB, loads in {v['load_seconds']} s"
