@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 import soundfile as sf
-from .core import StepRun, Columns, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError, resolve_device
+from .core import StepRun, Columns, atomic_path, atomic_dir, get_config, load_manifest, step_dir, parallel_map, MissingResourceError, resolve_device, track
 from .corpus import load_utterances, audio_sources, utterance_audio
 from .models import model_folder
 from .media import SR, read_audio, sniff_audio, find_tool, check_params, is_device
@@ -18,7 +18,7 @@ from .text_aug import BackTranslator, default_cache_path, parse_chain, TRANSLATO
 # %% auto #0
 __all__ = ['ASR_BACKENDS', 'TTS_BACKENDS', 'BLOCK', 'AUDIO_AUG_COLUMNS', 'normalize_words', 'word_errors', 'wer', 'ASR',
            'FasterWhisperASR', 'VoskASR', 'PocketSphinxASR', 'make_asr', 'TTS', 'Pyttsx3TTS', 'EspeakTTS', 'make_tts',
-           'load_audio_aug', 'audio_aug_step', 'audio_aug_summary']
+           'recognise_blocks', 'load_audio_aug', 'augment_blocks', 'audio_aug_step', 'audio_aug_summary']
 
 # %% ../nbs/03_audio_aug.ipynb #b73e965f
 def normalize_words(text:str) -> list[str]:
@@ -46,7 +46,9 @@ class ASR:
     "Interface of a speech recogniser: `transcribe` one utterance, `transcribe_many` a list."
     name, language = 'asr', 'en'
     def transcribe(self, y:np.ndarray) -> str: raise NotImplementedError
-    def transcribe_many(self, ys:Sequence[np.ndarray]) -> list[str]: return [self.transcribe(y) for y in ys]
+    def transcribe_many(self, ys:Sequence[np.ndarray], desc:str='asr') -> list[str]:
+        "The texts of `ys`, one utterance after the other (each a step of `cmer run`'s progress line)."
+        return [self.transcribe(y) for y in track(ys, desc=desc, show=False, unit='utterance')]
     def __repr__(self): return f'{type(self).__name__}({self.model})'
 
 
@@ -79,14 +81,23 @@ class FasterWhisperASR(ASR):
     def transcribe(self, y:np.ndarray) -> str:
         return ' '.join(s.text.strip() for s in self._run(y)).strip()
 
-    def transcribe_many(self, ys:Sequence[np.ndarray]) -> list[str]:
-        if not self.pack_seconds: return [self.transcribe(y) for y in ys]
-        out, i, gap = [''] * len(ys), 0, np.zeros(int(self.gap * SR), np.float32)
+    def windows(self, ys:Sequence[np.ndarray]) -> list[list[int]]:
+        "The utterances (indices) that share each window: consecutive ones, up to `pack_seconds` with `gap` s between them."
+        wins, i = [], 0
         while i < len(ys):
+            w, t = [], 0.0
+            while i < len(ys) and (not w or t + len(ys[i]) / SR <= self.pack_seconds): w.append(i); t += len(ys[i]) / SR + self.gap; i += 1
+            wins.append(w)
+        return wins
+
+    def transcribe_many(self, ys:Sequence[np.ndarray], desc:str='asr') -> list[str]:
+        "The texts of `ys`, packed into shared windows (each a step of `cmer run`'s progress line)."
+        if not self.pack_seconds: return super().transcribe_many(ys, desc)
+        out, gap = [''] * len(ys), np.zeros(int(self.gap * SR), np.float32)
+        for w in track(self.windows(ys), desc=f'{desc} (packed windows)', show=False, unit='window'):
+            if len(w) == 1: out[w[0]] = self.transcribe(ys[w[0]]); continue
             spans, parts, t = [], [], 0.0
-            while i < len(ys) and (not spans or t + len(ys[i]) / SR <= self.pack_seconds):
-                spans.append((i, t, t + len(ys[i]) / SR)); parts += [ys[i], gap]; t += len(ys[i]) / SR + self.gap; i += 1
-            if len(spans) == 1: out[spans[0][0]] = self.transcribe(ys[spans[0][0]]); continue
+            for i in w: spans.append((i, t, t + len(ys[i]) / SR)); parts += [ys[i], gap]; t += len(ys[i]) / SR + self.gap
             words = {k: [] for k, _, _ in spans}
             for s in self._run(np.concatenate(parts), words=True):
                 for w in s.words or []:
@@ -259,6 +270,21 @@ def _recognise_block(items:list, asr:tuple) -> dict:
     return dict(ok=ok, infos=[got[i][1] for i in ok], hyps=hyps, fails=fails, audio_s=sum(len(got[i][0]) / SR for i in ok),
                 read_s=t1 - t0, asr_s=time.perf_counter() - t1)
 
+def recognise_blocks(blocks:list[list[tuple[str, str]]], spec:tuple, workers:int=1) -> tuple[list[dict], float]:
+    "Read and recognise each block of `(utt_id, wav)` items with the recogniser `spec` = `(backend, model, device[, cpu_threads])` in up to `workers` processes: each block's `_recognise_block` result, and the wall seconds."
+    t0 = time.perf_counter()
+    # the blocks are fixed by BLOCK, not by the number of workers: the texts are the same for any CMER_JOBS
+    recognise = _recognise_block
+    if workers > 1:
+        _CACHE.clear()                       # the workers load their own recogniser; this one only checked that it loads
+        from cmer.audio_aug import _recognise_block as recognise   # the module's copy: worker processes import it by name
+    done, fails = parallel_map(functools.partial(recognise, asr=spec), blocks, n_jobs=workers, desc=f'asr (blocks of up to {BLOCK})',
+                               key=lambda items: f'block of {len(items)} utterances from {items[0][0]}', progress=False)
+    if fails: raise RuntimeError(f"speech recognition failed on {fails[0]['item']}: {fails[0]['error']}")
+    return done, time.perf_counter() - t0
+
+
+# %% ../nbs/03_audio_aug.ipynb #3927e14a
 def _speak_item(item:tuple, tts:str, voices:dict, default_voice:str, wav_dir:Path, final_dir:Path) -> dict:
     "Speak one back-translated text `item` = `(row, recognised, text)` with the synthesiser `tts`; write its wav; its table row."
     r, h, text = item
@@ -280,6 +306,34 @@ def load_audio_aug(out:str|Path) -> pd.DataFrame:
     if not p.exists(): raise FileNotFoundError(f"{p} does not exist; run the audio_aug step first (cmer run --steps audio_aug)")
     return pd.read_csv(p, dtype={'utt_id': str, 'asr_text': str, 'text_aug': str, 'voice': str, 'wav_aug': str}, keep_default_na=False)
 
+def augment_blocks(run:StepRun, parts:list[pd.DataFrame], blocks:list[dict], bt:BackTranslator, speak, asr_name:str) -> tuple[list[dict], dict]:
+    "Back-translate what the recogniser heard in each block (`recognise_blocks`) of utterances `parts` and `speak` it again (`_speak_item` with its settings); failures and notes into `run`; the table's rows and the tallies."
+    rows, tl = [], dict(errors=0, words=0, recognised=0, audio_s=0.0, read=0.0, asr=0.0, translate=0.0, tts=0.0, hops=[])
+    for b, (part, blk) in enumerate(zip(parts, blocks), 1):
+        for f in blk['fails']: run.fail(f['item'], f['error'])
+        for info in blk['infos']:
+            if info['note']: run.warn(info['note'])
+        tl['read'] += blk['read_s']; tl['asr'] += blk['asr_s']; tl['audio_s'] += blk['audio_s']
+        t2 = time.perf_counter()
+        todo = []                            # WER over every utterance the recogniser heard, empty results included
+        for i, h in zip(blk['ok'], blk['hyps']):
+            r = part.iloc[i]
+            e, n = word_errors(r.transcript, h); tl['errors'] += e; tl['words'] += n; tl['recognised'] += 1
+            if normalize_words(h): todo.append((dict(utt_id=r.utt_id, gender=r.gender, transcript=r.transcript), h))
+            else: run.fail(r.utt_id, f"{r.wav}: the recogniser ({asr_name}) heard no words; nothing to augment")
+        aug, tfails = bt([h for _, h in todo])
+        tl['hops'] += bt.stats
+        t3 = time.perf_counter(); tl['translate'] += t3 - t2
+        res, sfails = parallel_map(speak, [(r, h, aug[i]) for i, (r, h) in enumerate(todo) if i not in tfails],
+                                   key=lambda it: it[0]['utt_id'], desc=f'tts (block {b} of {len(parts)})', progress=False)
+        for i, e in tfails.items(): run.fail(todo[i][0]['utt_id'], f'back-translation failed: {e}')
+        for f in sfails: run.fail(f['item'], f"speech synthesis failed: {f['error']}")
+        rows += [r for r in res if r is not None]
+        tl['tts'] += time.perf_counter() - t3
+    return rows, tl
+
+
+# %% ../nbs/03_audio_aug.ipynb #95161fe7
 def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_model:str|None=None, chain:str='en>ca>es>en',
                    translator:str='apertium', tts:str='espeak-ng', voice_female:str='en+f3', voice_male:str='en+m3',
                    device:str='auto', force:bool=False) -> dict:
@@ -317,56 +371,26 @@ def audio_aug_step(corpus:str|Path, out:str|Path, asr:str='faster-whisper', asr_
             _cached(('tts', tts), lambda: make_tts(tts))                       # (and the same if the synthesiser is)
             bt = BackTranslator(chain, translator, cache=default_cache_path())
             voices = {'F': voice_female, 'M': voice_male}
-            rows, secs, audio_s, hop_stats = [], dict(read=0.0, asr=0.0, translate=0.0, tts=0.0), 0.0, []
-            errors = n_words = n_recognised = 0      # WER over every utterance the recogniser heard, empty results included
-            t0 = time.perf_counter()
-            # the blocks are fixed by BLOCK, not by the number of workers: the texts are the same for any CMER_JOBS
-            recognise = _recognise_block
-            if workers > 1:
-                _CACHE.clear()                       # the workers load their own recogniser; this one only checked that it loads
-                from cmer.audio_aug import _recognise_block as recognise   # the module's copy: worker processes import it by name
-            blocks, bfails = parallel_map(functools.partial(recognise, asr=spec), [list(zip(p.utt_id, p.wav)) for p in parts], n_jobs=workers,
-                                          key=lambda items: f'block of {len(items)} utterances from {items[0][0]}', desc='asr', progress=False)
-            if bfails: raise RuntimeError(f"speech recognition failed on {bfails[0]['item']}: {bfails[0]['error']}")
-            recognise_wall = time.perf_counter() - t0
+            blocks, recognise_wall = recognise_blocks([list(zip(p.utt_id, p.wav)) for p in parts], spec, workers)
             with atomic_dir(run.dir/'wav') as wav_tmp:
                 speak = functools.partial(_speak_item, tts=tts, voices=voices, default_voice=voice_female, wav_dir=wav_tmp, final_dir=run.dir/'wav')
-                for part, blk in zip(parts, blocks):
-                    for f in blk['fails']: run.fail(f['item'], f['error'])
-                    for info in blk['infos']:
-                        if info['note']: run.warn(info['note'])
-                    secs['read'] += blk['read_s']; secs['asr'] += blk['asr_s']; audio_s += blk['audio_s']
-                    t2 = time.perf_counter()
-                    todo = []
-                    for i, h in zip(blk['ok'], blk['hyps']):
-                        r = part.iloc[i]
-                        e, n = word_errors(r.transcript, h); errors += e; n_words += n; n_recognised += 1
-                        if normalize_words(h): todo.append((dict(utt_id=r.utt_id, gender=r.gender, transcript=r.transcript), h))
-                        else: run.fail(r.utt_id, f"{r.wav}: the recogniser ({recogniser.name}) heard no words; nothing to augment")
-                    aug, tfails = bt([h for _, h in todo])
-                    hop_stats.append(bt.stats)
-                    t3 = time.perf_counter(); secs['translate'] += t3 - t2
-                    res, sfails = parallel_map(speak, [(r, h, aug[i]) for i, (r, h) in enumerate(todo) if i not in tfails],
-                                               key=lambda it: it[0]['utt_id'], desc='tts', progress=False)
-                    for i, e in tfails.items(): run.fail(todo[i][0]['utt_id'], f'back-translation failed: {e}')
-                    for f in sfails: run.fail(f['item'], f"speech synthesis failed: {f['error']}")
-                    rows += [r for r in res if r is not None]
-                    secs['tts'] += time.perf_counter() - t3
+                rows, tl = augment_blocks(run, parts, blocks, bt, speak, recogniser.name)
             _CACHE.clear()                           # this process keeps no model after the step
             res = pd.DataFrame(rows, columns=['utt_id', 'gender', 'transcript', 'asr_text', 'asr_errors', 'ref_words', 'asr_wer',
                                               'text_aug', 'voice', 'wav_aug', 'seconds'])
             for w in res.wav_aug: run.output(w)
             with atomic_path(run.output('audio_aug.csv')) as tmp: res.to_csv(tmp, index=False)
+            audio_s, n_words = tl['audio_s'], tl['words']
             run.record(synthetic=synthetic, asr=recogniser.name, asr_model=str(recogniser.model), tts=tts,
                        asr_device=getattr(recogniser, 'device', 'cpu'), asr_compute_type=getattr(recogniser, 'compute_type', None), chain=chain, translator=translator,
                        voices=voices, n_utterances=n_total, n_augmented=len(res), n_failed=len(run.failures),
-                       asr_wer=round(errors / n_words, 4) if n_words else None, asr_ref_words=n_words, asr_utterances=n_recognised,
+                       asr_wer=round(tl['errors'] / n_words, 4) if n_words else None, asr_ref_words=n_words, asr_utterances=tl['recognised'],
                        asr_wer_note=('SYNTHETIC: WER of the recogniser on espeak-ng speech of the demo corpus' if synthetic
                                      else 'WER of the recogniser against the corpus transcripts'),
-                       audio_seconds=round(audio_s, 2), asr_realtime_factor=round(secs['asr'] / audio_s, 4) if audio_s else None,
-                       seconds={k: round(v, 2) for k, v in secs.items()}, recognise_wall_seconds=round(recognise_wall, 2),
+                       audio_seconds=round(audio_s, 2), asr_realtime_factor=round(tl['asr'] / audio_s, 4) if audio_s else None,
+                       seconds={k: round(tl[k], 2) for k in ('read', 'asr', 'translate', 'tts')}, recognise_wall_seconds=round(recognise_wall, 2),
                        asr_workers=workers, asr_cpu_threads=threads or 'default',
-                       asr_audio_seconds_per_second=round(audio_s / recognise_wall, 2) if recognise_wall else None, hops=[h for hs in hop_stats for h in hs])
+                       asr_audio_seconds_per_second=round(audio_s / recognise_wall, 2) if recognise_wall else None, hops=tl['hops'])
     return run.manifest
 
 def audio_aug_summary(out:str|Path) -> str:
