@@ -9,15 +9,16 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import (StepRun, Columns, MissingResourceError, get_config, atomic_path, load_manifest, make_features, save_features,
-                       load_features, features_dir, step_dir, sha256, resolve_device, from_fields)
+                       load_features, features_dir, step_dir, sha256, resolve_device, from_fields, track)
 from .corpus import load_utterances
 from .frames import load_frames, FrameStore, FrameSettings, frame_store, span_frames
 from .media import check_params, in_range, is_device
 
 # %% auto #0
 __all__ = ['FRAME_ENCODERS', 'BATCH_SIZE', 'SELECTIONS', 'FerFrameEncoder', 'clip_model_dir', 'ClipFrameEncoder', 'encoder_files',
-           'load_frame_encoder', 'write_random_clip', 'select_uniform', 'top_k', 'text_scores', 'intensity_scores',
-           'resolve_selection', 'embed_frames', 'VideoSettings', 'VideoFeaturizer', 'frame_embed_step']
+           'load_frame_encoder', 'encode_batches', 'write_random_clip', 'select_uniform', 'top_k', 'text_scores',
+           'intensity_scores', 'resolve_selection', 'embed_frames', 'VideoSettings', 'VideoFeaturizer',
+           'frame_embed_step']
 
 # %% ../nbs/06_frame_embed.ipynb #9d62ee72
 def _to_gray48(images:np.ndarray) -> np.ndarray:
@@ -125,6 +126,13 @@ def load_frame_encoder(name:str='fer', model_dir:str|Path|None=None, batch_size:
     device = resolve_device(device)
     return FRAME_ENCODERS[name](model_dir, batch_size=batch_size or BATCH_SIZE[device.split(':')[0]], device=device)
 
+def encode_batches(enc, images:np.ndarray, progress:bool=False, desc:str='frames') -> dict:
+    "`enc.encode(images)` one batch (`enc.batch_size`) at a time, each a progress step (a bar if `progress`; `cmer run`'s line in any case): the same arrays as one call."
+    if not len(images): return enc.encode(images) if enc.name == 'fer' else dict(emb=np.zeros((0, enc.dim), np.float32))
+    outs = [enc.encode(images[i:i + enc.batch_size])
+            for i in track(range(0, len(images), enc.batch_size), desc=f'{desc} (batches of {enc.batch_size})', show=progress, unit='batch')]
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
 # %% ../nbs/06_frame_embed.ipynb #5c975995
 def write_random_clip(path:str|Path, size:str='tiny', seed:int=0) -> Path:
     "Save a randomly initialised CLIP model, tokenizer and image processor to `path` (`size`: 'tiny' or 'base' = ViT-B/32 shape)."
@@ -183,7 +191,7 @@ def resolve_selection(selection:str, enc) -> str:
     return selection
 
 # %% ../nbs/06_frame_embed.ipynb #bfe82b14
-def embed_frames(fs:FrameStore, enc, selection:str, k:int, transcripts:dict|None=None) -> tuple[dict, pd.DataFrame, dict]:
+def embed_frames(fs:FrameStore, enc, selection:str, k:int, transcripts:dict|None=None, progress:bool=False) -> tuple[dict, pd.DataFrame, dict]:
     "Per-utterance embeddings of the `k` selected frames, the selection table, and counts."
     ids, n_all = list(fs.ids), len(fs.images)
     no_text = [u for u in ids if selection == 'text' and not str((transcripts or {}).get(u) or '').strip()]
@@ -194,7 +202,7 @@ def embed_frames(fs:FrameStore, enc, selection:str, k:int, transcripts:dict|None
             methods[u] = 'uniform' if selection == 'uniform' else 'uniform (no transcript)'
     need = np.sort(np.concatenate([pos[u] for u in ids])) if pos else np.arange(n_all)
     t0 = time.perf_counter()
-    enc_out = enc.encode(fs.images[need]) if len(need) else dict(emb=np.zeros((0, enc.dim), np.float32))
+    enc_out = encode_batches(enc, fs.images[need], progress) if len(need) else dict(emb=np.zeros((0, enc.dim), np.float32))
     t_img = time.perf_counter() - t0
     row_of = {int(r): i for i, r in enumerate(need)}
     if not pos:
@@ -255,13 +263,14 @@ class VideoFeaturizer:
     @property
     def selection(self) -> str: return resolve_selection(self.settings.selection, self.encoder)
 
-    def frames(self, video:str|Path, spans:list[tuple[float, float]], genders:list|None=None, dialogs:list|None=None) -> list[dict|None]:
-        "The frames of `spans` of `video` (`cmer.frames.span_frames`): per span its arrays, None where none could be taken."
-        return span_frames(video, spans, self.frame_settings, genders, dialogs, self.speaker_sides)[0]
+    def frames(self, video:str|Path, spans:list[tuple[float, float]], genders:list|None=None, dialogs:list|None=None,
+               progress=None) -> list[dict|None]:
+        "The frames of `spans` of `video` (`cmer.frames.span_frames`; `progress` wraps the decoded frames): per span its arrays, None where none could be taken."
+        return span_frames(video, spans, self.frame_settings, genders, dialogs, self.speaker_sides, progress=progress)[0]
 
-    def embed_store(self, fs:FrameStore, transcripts:dict|None=None) -> tuple[dict, pd.DataFrame, dict]:
+    def embed_store(self, fs:FrameStore, transcripts:dict|None=None, progress:bool=False) -> tuple[dict, pd.DataFrame, dict]:
         "`embed_frames` of a frame store with this featurizer's encoder, selection and k: embeddings by utterance, the selection table, counts."
-        return embed_frames(fs, self.encoder, self.selection, self.settings.k, transcripts)
+        return embed_frames(fs, self.encoder, self.selection, self.settings.k, transcripts, progress)
 
     def transform(self, frames:list[dict|None], transcripts:list[str]|None=None) -> list[np.ndarray|None]:
         "Embeddings `(k, d)` of each utterance's frames (None where it has none), through `embed_store`."
@@ -313,7 +322,7 @@ def frame_embed_step(corpus:str|Path, out:str|Path, encoder:str='fer', clip_dir:
                                  fs.meta.get('speaker_sides'), device=device, batch_size=batch_size)
             enc, method = fz.encoder, fz.selection
             table = load_utterances(out).set_index('utt_id')
-            emb, sel, counts = fz.embed_store(fs, table.transcript.to_dict())
+            emb, sel, counts = fz.embed_store(fs, table.transcript.to_dict(), progress=True)
             synthetic = bool(fm['report'].get('synthetic'))
             meta = dict(**enc.describe(), selection=method, k=k, frames=fs.meta, synthetic=synthetic, featurizer=fz.describe())
             save_features(run.output(features_dir(out)/'frames.npz'), make_features(list(emb), [emb[u] for u in emb], meta=meta, ragged=True))

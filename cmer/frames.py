@@ -15,9 +15,9 @@ from .media import VideoError, probe_video, find_tool, check_params, in_range
 # %% auto #0
 __all__ = ['HALVES', 'SPEAKER_SIDES', 'ACTIVE_MIN_NEIGHBORS', 'FRAMES_COLUMNS', 'plan_frames', 'decode_frames', 'find_faces',
            'detect_face', 'crop_square', 'resolve_speaker_sides', 'speaker_half', 'utterance_part', 'face_tracks',
-           'mouth_motion', 'active_face', 'extract_dialog', 'FrameSettings', 'span_frames', 'FrameStore',
-           'empty_frames', 'frame_store', 'save_frames', 'load_frames', 'speaker_half_report', 'video_available',
-           'frames_step']
+           'mouth_motion', 'active_face', 'plan_dialog', 'crop_frames', 'extract_dialog', 'FrameSettings',
+           'span_frames', 'FrameStore', 'empty_frames', 'frame_store', 'save_frames', 'load_frames',
+           'speaker_half_report', 'video_available', 'frames_step']
 
 # %% ../nbs/05_frames.ipynb #1f7e2767
 def plan_frames(start:float, end:float, video:dict, fps:float=2.0, max_frames:int=12) -> np.ndarray:
@@ -215,18 +215,9 @@ def active_face(frames:list[np.ndarray], dets:list[list[tuple[np.ndarray, float]
     return dict(boxes=[tracks[k].get(i) for i in range(len(frames))], box=med[k], motion=[round(m, 3) for m in motion], track=int(k))
 
 # %% ../nbs/05_frames.ipynb #802451ff
-def extract_dialog(task:dict) -> dict:
-    "Frames, crops and face data of every utterance of one dialog video; errors per utterance instead of exceptions."
-    video, rows, o = task['video'], task['utts'], task['opts']
-    res = dict(video=video, width=0, utts={}, errors={}, warnings=[], n_decoded=0, n_borrowed=0, seconds_decode=0.0, seconds_faces=0.0, motion={})
-    if not video or not Path(video).exists():
-        why = f"dialog video {video} does not exist" if video else "the corpus has no video for this dialog"
-        res['errors'] = {r['utt_id']: why for r in rows}; return res
-    try: info = probe_video(video)
-    except VideoError as e: res['errors'] = {r['utt_id']: str(e) for r in rows}; return res
-    res['width'] = info['width']
-    if info.get('truncated'): res['warnings'].append(info['note'])     # TRUNCATED: said once per video, its utterances past the cut fail
-    need, last, partner = {}, {}, {}   # frame number -> [(utterance, part)]; utterance -> its last frame; -> partner frames
+def plan_dialog(video:str, rows:list[dict], info:dict, o:dict) -> dict:
+    "The frames the utterances `rows` of one dialog `video` need (`info`: its `probe_video`; `o`: the task's opts): `need` (frame -> [(utterance, part)]), each utterance's `last` frame and `partner` frames (`side='active'`), the `utts` planned, and per-utterance `errors`."
+    need, last, partner, errors, utts = {}, {}, {}, {}, []   # frame number -> [(utterance, part)]; utterance -> its last frame; -> partner frames
     for r in rows:
         try:
             if not (np.isfinite(r['start']) or np.isfinite(r['end'])):   # a clip of its own (MELD, a CSV without times): all of it,
@@ -241,24 +232,35 @@ def extract_dialog(task:dict) -> dict:
                 for m in nxt.values():
                     if m >= 0: need.setdefault(m, []).append((r['utt_id'], 'partner'))
             last[r['utt_id']] = max([int(planned[-1]), *partner.get(r['utt_id'], {}).values()])
-        except ValueError as e: res['errors'][r['utt_id']] = f"{video}: {e}"
-    acc = {r['utt_id']: dict(images=[], times=[], frame=[], face=[], score=[], box=[]) for r in rows if r['utt_id'] not in res['errors']}
-    missed, part_boxes = [], {}   # frames without a detected face; each half's detected boxes over the dialog
+            utts.append(r['utt_id'])
+        except ValueError as e: errors[r['utt_id']] = f"{video}: {e}"
+    return dict(need=need, last=last, partner=partner, utts=utts, errors=errors)
+
+# %% ../nbs/05_frames.ipynb #57a902c0
+def crop_frames(video:str, info:dict, plan:dict, o:dict,
+                progress=None, # wraps the decoded frames: `progress(frames, total=n)`, e.g. a `functools.partial` of `cmer.core.track`
+               ) -> dict:
+    "Decode the frames `plan` needs, once and in order, and crop each utterance's face (`o`: the task's opts): per utterance its crops, times, frame numbers, face flags, scores and boxes (`acc`); the frames without a detected face (`missed`), each half's face boxes, the active face's mouth motion, counts and warnings."
+    need, last, partner = plan['need'], plan['last'], plan['partner']
+    acc = {u: dict(images=[], times=[], frame=[], face=[], score=[], box=[]) for u in plan['utts']}
+    st = dict(acc=acc, missed=[], part_boxes={}, motion={}, n_decoded=0, seconds_faces=0.0, warnings=[], ff_errors=[])
+    missed, part_boxes = st['missed'], st['part_boxes']   # frames without a detected face; each half's detected boxes over the dialog
     buf, pbuf = {}, {}    # side='active': the utterance's frames with all their faces, and partner frames, until its last frame is in
     def _finish_active(utt):
         fr, pf = buf.pop(utt, []), pbuf.pop(utt, {})
         if not fr: return
         ch = active_face([f[2] for f in fr], [f[3] for f in fr], [pf.get(partner[utt][f[0]]) for f in fr])
-        res['motion'][utt] = ch['motion']
+        st['motion'][utt] = ch['motion']
         for (n, t, rgb, ds), box in zip(fr, ch['boxes']):
             w = next((w for b, w in ds if box is not None and b is box), 0.0)
             use = box if box is not None else ch['box']      # a frame where the chosen face was missed: its median box
             a = acc[utt]; a['images'].append(crop_square(rgb, use, o['crop_size'], o['margin'])); a['times'].append(t); a['frame'].append(n)
             a['face'].append(box is not None); a['score'].append(w); a['box'].append([-1, -1, -1, -1] if box is None else list(box))
-    t0 = time.perf_counter(); t_faces = 0.0; ff_errors = []
+    frames = decode_frames(video, np.array(sorted(need), dtype=int), info, st['ff_errors'])
+    if progress is not None: frames = progress(frames, total=len(need))
     try:
-        for n, t, rgb in decode_frames(video, np.array(sorted(need), dtype=int), info, ff_errors):
-            res['n_decoded'] += 1
+        for n, t, rgb in frames:
+            st['n_decoded'] += 1
             t1 = time.perf_counter(); cache = {}
             for utt, part in need[n]:
                 if part == 'partner': pbuf.setdefault(utt, {})[n] = rgb; continue
@@ -279,15 +281,38 @@ def extract_dialog(task:dict) -> dict:
                 a['images'].append(crop); a['times'].append(t); a['frame'].append(n)
                 a['face'].append(face); a['score'].append(score); a['box'].append(gbox)
             for utt in {u for u, p in need[n] if p in ('active', 'partner') and last[u] == n}: _finish_active(utt)
-            t_faces += time.perf_counter() - t1
-    except VideoError as e: res['warnings'].append(str(e))
+            st['seconds_faces'] += time.perf_counter() - t1
+    except VideoError as e: st['warnings'].append(str(e))
     for utt in list(buf): _finish_active(utt)       # a video that ended early: what was decoded
-    for utt, i, part, img in missed:      # no face found: crop where this speaker's face was found in the utterance's other frames, else in the dialog
-        near = acc[utt].get('local') or (part_boxes.get(part) if part in ('left', 'right') else None)
+    return st
+
+# %% ../nbs/05_frames.ipynb #d4de3e3c
+def extract_dialog(task:dict,
+                   progress=None, # wraps the decoded frames: `progress(frames, total=n)`, e.g. a `functools.partial` of `cmer.core.track`
+                  ) -> dict:
+    "Frames, crops and face data of every utterance of one dialog video; errors per utterance instead of exceptions."
+    video, rows, o = task['video'], task['utts'], task['opts']
+    res = dict(video=video, width=0, utts={}, errors={}, warnings=[], n_decoded=0, n_borrowed=0, seconds_decode=0.0, seconds_faces=0.0, motion={})
+    if not video or not Path(video).exists():
+        why = f"dialog video {video} does not exist" if video else "the corpus has no video for this dialog"
+        res['errors'] = {r['utt_id']: why for r in rows}; return res
+    try: info = probe_video(video)
+    except VideoError as e: res['errors'] = {r['utt_id']: str(e) for r in rows}; return res
+    res['width'] = info['width']
+    if info.get('truncated'): res['warnings'].append(info['note'])     # TRUNCATED: said once per video, its utterances past the cut fail
+    plan = plan_dialog(video, rows, info, o)
+    res['errors'].update(plan['errors'])
+    t0 = time.perf_counter()
+    cr = crop_frames(video, info, plan, o, progress)
+    acc, res['motion'], res['n_decoded'] = cr['acc'], cr['motion'], cr['n_decoded']
+    res['warnings'] += cr['warnings']
+    for utt, i, part, img in cr['missed']:   # no face found: crop where this speaker's face was found in the utterance's other frames, else in the dialog
+        near = acc[utt].get('local') or (cr['part_boxes'].get(part) if part in ('left', 'right') else None)
         if near:
             acc[utt]['images'][i] = crop_square(img, np.median(np.stack(near), 0).round().astype(int), o['crop_size'], o['margin'])
             res['n_borrowed'] += 1
-    res['seconds_decode'] = time.perf_counter() - t0 - t_faces; res['seconds_faces'] = t_faces
+    res['seconds_decode'] = time.perf_counter() - t0 - cr['seconds_faces']; res['seconds_faces'] = cr['seconds_faces']
+    need, ff_errors = plan['need'], cr['ff_errors']
     if res['n_decoded'] < len(need):
         res['warnings'].append(f"video {video}: {len(need) - res['n_decoded']} of {len(need)} requested frames could not be decoded "
                                f"(truncated or damaged?){'; ffmpeg: ' + ' | '.join(ff_errors[-3:]) if ff_errors else ''}")
@@ -325,13 +350,15 @@ class FrameSettings:
         return from_fields(cls, meta)
 
 def span_frames(video:str|Path, spans:list[tuple[float, float]], settings:FrameSettings|None=None, genders:list|None=None,
-                dialogs:list|None=None, speaker_sides:dict|None=None) -> tuple[list[dict|None], dict]:
+                dialogs:list|None=None, speaker_sides:dict|None=None,
+                progress=None, # wraps the decoded frames (`extract_dialog`): e.g. `functools.partial(cmer.core.track, desc='faces')`
+               ) -> tuple[list[dict|None], dict]:
     "The frames of `spans` (seconds) of one video as the frames step takes them: per span its arrays (None if it failed), and `extract_dialog`'s result."
     s = settings or FrameSettings()
     side = 'active' if s.side == 'speaker' and genders is None else s.side    # unknown speakers: the face that speaks
     rows = [dict(utt_id=str(i), start=float(a), end=float(b), gender=genders[i] if genders is not None else '',
                  dialog=dialogs[i] if dialogs is not None else None) for i, (a, b) in enumerate(spans)]
-    res = extract_dialog(dict(video=str(video), utts=rows, opts=dict(s.opts(speaker_sides), side=side)))
+    res = extract_dialog(dict(video=str(video), utts=rows, opts=dict(s.opts(speaker_sides), side=side)), progress=progress)
     return [res['utts'].get(str(i)) for i in range(len(spans))], res
 
 # %% ../nbs/05_frames.ipynb #67379f8e
