@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_predict.ipynb #9b55eefb
 from __future__ import annotations
-import argparse, errno, json, os, re, shutil, subprocess, sys, tempfile, textwrap, time, warnings
+import argparse, errno, functools, json, os, re, shutil, subprocess, sys, tempfile, textwrap, time, warnings
 from dataclasses import dataclass, field, asdict
 from typing import Sequence
 from pathlib import Path
@@ -17,11 +17,11 @@ from .media import SR, find_tool, probe_video, VideoError, class_name, read_audi
 
 # %% auto #0
 __all__ = ['IMAGE_FORMATS', 'AUDIO_CHUNK', 'COLORS', 'JSON_SCHEMA_VERSION', 'JSON_SCHEMA', 'OUTPUTS', 'MediaError', 'probe_media',
-           'make_clip', 'extract_audio', 'speech_segments', 'fixed_windows', 'decoded_span', 'segment_faces',
-           'unified_probs', 'segment_context', 'fuse', 'read_checkpoint', 'Predictor', 'featurizers_from_meta',
-           'load_predictor', 'transcribe', 'segment_features', 'segment_table', 'segment_label', 'timeline_plot',
-           'summary_text', 'segments_document', 'corpus_marker', 'is_synthetic', 'check_out', 'check_seconds',
-           'predict', 'cli_predict']
+           'make_clip', 'extract_audio', 'speech_segments', 'fixed_windows', 'declared_seconds', 'decoded_span',
+           'segment_faces', 'unified_probs', 'segment_context', 'fuse', 'read_checkpoint', 'Predictor',
+           'featurizers_from_meta', 'load_predictor', 'transcribe', 'segment_features', 'segment_table',
+           'segment_label', 'timeline_plot', 'summary_text', 'segments_document', 'corpus_marker', 'is_synthetic',
+           'check_out', 'check_seconds', 'predict', 'cli_predict']
 
 # %% ../nbs/20_predict.ipynb #47713fee
 class MediaError(ValueError):
@@ -83,11 +83,15 @@ def make_clip(path:str|Path, sentences:list[tuple[str, str]], audio:bool=True, f
     return path
 
 # %% ../nbs/20_predict.ipynb #a67003cb
-def extract_audio(path:str|Path, sr:int=SR) -> np.ndarray:
+def extract_audio(path:str|Path, sr:int=SR,
+                  info:dict|None=None, # filled with `read_audio`'s report for an audio file (`truncated`, `declared_seconds`, ...)
+                 ) -> np.ndarray:
     "The audio of a media file as mono float32 at `sr` Hz: an audio file through `cmer.media.read_audio` (as the chain reads its wavs), a video's first audio stream through ffmpeg."
     if sniff_audio(path) not in ('unknown', 'mp4'):
-        try: return read_audio(path, sr)[0]
+        try: y, got = read_audio(path, sr)
         except ValueError as e: raise MediaError(str(e)) from None
+        if info is not None: info.update(got)
+        return y
     r = subprocess.run([find_tool('ffmpeg'), '-nostdin', '-v', 'error', '-i', str(path), '-vn', '-sn', '-ac', '1', '-ar', str(sr),
                         '-f', 'f32le', '-'], capture_output=True)
     if r.returncode: raise MediaError(f"{path}: ffmpeg could not read its audio ({r.stderr.decode('utf-8', 'replace').strip().splitlines()[-1:]})")
@@ -120,24 +124,35 @@ def _video_span(path:str|Path, video:dict) -> float|None:
         except ValueError: continue
     return round(max(ends) - float(video.get('start_time') or 0), 3) if ends else None
 
-def decoded_span(path:str|Path, media:dict, y:np.ndarray|None=None, tol:float=0.5, rel:float=0.01) -> dict:
-    "What `path` really holds against what its header declares: seconds of audio decoded (`y`), of video readable, the span analysed, whether it is cut short."
+def declared_seconds(media:dict, audio:dict|None=None) -> float:
+    "Seconds a file declares: its container's duration, or the longer one that the header of a cut video stream (`probe_video`) or a cut wav's data chunk (`read_audio`'s report `audio`) declares."
+    v = media.get('video') or {}
+    return round(max([float(media['duration'])] + ([float(v['declared_duration'])] if v.get('truncated') and v.get('declared_duration') else [])
+                     + ([float(audio['declared_seconds'])] if audio and audio.get('truncated') else [])), 3)
+
+def decoded_span(path:str|Path, media:dict, y:np.ndarray|None=None, tol:float=0.5, rel:float=0.01,
+                 audio:dict|None=None, # `read_audio`'s report on the file's audio (`extract_audio(..., info=)`), if it is an audio file
+                ) -> dict:
+    "What `path` really holds against what it declares (`declared_seconds`): seconds of audio decoded (`y`), of video readable, the span analysed, whether it is cut short."
     dec = {}
     if y is not None: dec['audio'] = round(len(y) / SR, 3)
     if media['has_video'] and media.get('video'): dec['video'] = _video_span(path, media['video'])
     got = [v for v in dec.values() if v is not None]
-    declared = float(media['duration'])
+    declared = declared_seconds(media, audio)
     span = round(min(declared, max(got)), 3) if got else declared
     short = declared - span > max(tol, rel * declared)
     return dict(declared=declared, decoded=dec, analysed=[0.0, span], truncated=bool(short), missing=round(declared - span, 3) if short else 0.0)
 
 # %% ../nbs/20_predict.ipynb #70c744eb
-def segment_faces(path:str|Path, segs:list[tuple[float, float]], featurizer=None, genders:list|None=None) -> list[dict]:
+def segment_faces(path:str|Path, segs:list[tuple[float, float]], featurizer=None, genders:list|None=None,
+                  progress:bool=False, # a bar over the decoded frames (and `cmer run`-style progress file when one is set)
+                 ) -> list[dict]:
     "Per segment its frames as the model's video featurizer takes them (`{'images' (n, S, S, 3), 'face' (n,), 'times' (n,), ...}`; empty arrays if none could be taken); `genders`: the speakers, when known."
     from cmer.frame_embed import VideoFeaturizer
     from cmer.frames import empty_frames
     fz = featurizer or VideoFeaturizer()
-    return [f if f is not None else empty_frames(fz.frame_settings.crop_size) for f in fz.frames(path, segs, genders)]
+    bar = functools.partial(track, desc='faces', unit='frame', show=progress)
+    return [f if f is not None else empty_frames(fz.frame_settings.crop_size) for f in fz.frames(path, segs, genders, progress=bar)]
 
 # %% ../nbs/20_predict.ipynb #bcc71435
 def _stack_batch(model, feats:list[dict], use:tuple, max_frames:int=1500) -> tuple[dict, np.ndarray]:
@@ -476,10 +491,10 @@ def segments_document(table:pd.DataFrame, info:dict, scores:dict[str, np.ndarray
 OUTPUTS = ('segments.csv', 'segments.json', 'timeline.png', 'summary.txt')
 
 def corpus_marker(path:str|Path, levels:int=6) -> dict|None:
-    "What the cmer demo corpus that `path` lies in is (`cmer.demo.corpus_kind` of the nearest folder above it holding `demo_corpus.json`: `{'kind': 'synthetic'|'paired', 'label', ...}`), or `None`."
+    "What the cmer demo corpus that `path` lies in is (`cmer.corpus.corpus_kind` of the nearest folder above it holding `demo_corpus.json`: `{'kind': 'synthetic'|'paired', 'label', ...}`), or `None`."
     for d in list(Path(path).resolve().parents)[:levels]:
         if (d/'demo_corpus.json').exists():
-            from cmer.demo import corpus_kind
+            from cmer.corpus import corpus_kind
             return corpus_kind(d)
     return None
 
@@ -532,15 +547,16 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     t0 = time.perf_counter(); y = None
     use_audio = media['has_audio'] and bool({'audio', 'text'} & set(pred.modalities))
     use_video = media['has_video'] and 'video' in pred.modalities
+    audio_info = {}                 # read_audio's report on an audio file (a wav's data chunk declares its length)
     if media['has_audio']:
-        y = extract_audio(file)
+        y = extract_audio(file, info=audio_info)
         if len(y) < SR // 10: raise MediaError(f"{file}: its audio track is empty ({len(y)} samples)")
-    span = decoded_span(file, media, y)
+    span = decoded_span(file, media, y, audio=audio_info)
     dur = span['analysed'][1]
-    if dur <= 0: raise MediaError(f"{file}: declares {media['duration']:.1f} s but nothing in it can be decoded")
+    if dur <= 0: raise MediaError(f"{file}: declares {span['declared']:.1f} s but nothing in it can be decoded")
     if span['truncated']:
         dec = ', '.join(f"{k} {v:.1f} s" for k, v in span['decoded'].items() if v is not None)
-        notes.append(f"TRUNCATED: the file declares {media['duration']:.1f} s but only 0-{dur:.1f} s could be decoded ({dec}); "
+        notes.append(f"TRUNCATED: the file declares {span['declared']:.1f} s but only 0-{dur:.1f} s could be decoded ({dec}); "
                      f"the last {span['missing']:.1f} s are not analysed (a cut or damaged file)")
     secs['audio'] = time.perf_counter() - t0; t0 = time.perf_counter()
     if not (use_audio or use_video):
@@ -561,7 +577,7 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     if media['has_video'] and 'video' not in pred.modalities: notes.append('the model reads no video: the frames are not used')
     if not media['has_video'] and 'video' in pred.modalities: notes.append('audio file: no face modality')
     t0 = time.perf_counter()
-    faces = segment_faces(file, segs, pred.featurizers['video']) if use_video else None
+    faces = segment_faces(file, segs, pred.featurizers['video'], progress=progress) if use_video else None
     secs['frames_faces'] = time.perf_counter() - t0
     if faces is not None and not any(f['face'].any() for f in faces if len(f['face'])):
         notes.append('no face found in any frame: no face modality')
@@ -582,7 +598,7 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
     if pred.synthetic: notes.insert(0, 'SYNTHETIC model: trained on the synthetic demo corpus (espeak-ng speech, FER2013 faces); '
                                        'its emotions show that the chain runs, not what this file expresses')
     info = dict(file=str(Path(file).resolve()), corpus_kind=kind, synthetic=synthetic, paired=paired, model_synthetic=pred.synthetic,
-                duration=media['duration'], declared_duration=span['declared'],
+                duration=span['declared'], declared_duration=span['declared'],
                 decoded_duration={k: span['decoded'].get(k) for k in ('audio', 'video')}, analysed=span['analysed'], truncated=span['truncated'],
                 has_audio=media['has_audio'], has_video=media['has_video'],
                 model=pred.name, model_card=pred.card, classes=pred.classes, class_names=[class_name(c) for c in pred.classes],
@@ -598,7 +614,7 @@ def predict(file:str|Path, model:str|Path|None=None, out:str|Path|None=None, win
         cut = f" - TRUNCATED: 0-{dur:.1f} s of {span['declared']:.1f} s decoded" if span['truncated'] else ''
         title = (f"{'SYNTHETIC demo video ' if synthetic else 'PAIRED corpus video ' if paired else ''}{Path(file).name}: {info['segmentation']}{cut}"
                  f"\nmodel: {short}{' - SYNTHETIC (trained on the demo corpus)' if pred.synthetic else ''}")
-        timeline_plot(table, pred.classes, media['duration'], title, stage/'timeline.png', analysed=dur if span['truncated'] else None)
+        timeline_plot(table, pred.classes, span['declared'], title, stage/'timeline.png', analysed=dur if span['truncated'] else None)
         summary = summary_text(table, info)
         (stage/'summary.txt').write_text(summary + '\n')
         _publish(stage, out)

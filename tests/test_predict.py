@@ -183,6 +183,27 @@ def test_truncated_video_says_what_was_analysed(media, tmp_path, capsys):
     assert 'TRUNCATED' in (out/'summary.txt').read_text().splitlines()[0]
 
 
+def test_truncated_wav_and_avi_say_so(media, tmp_path, capsys):
+    "Issue 19 item 5 in `cmer predict`: a wav whose data chunk declares more than it holds, and an AVI cut to 40 % (ffprobe gives the "
+    "duration of what is left), are TRUNCATED as an mkv is (before: analysed as complete files, no note, no warning)."
+    import soundfile as sf
+    from cmer.predict import extract_audio
+    full_s = len(extract_audio(media['clip'])) / 16000
+    b = media['wav'].read_bytes(); wav = tmp_path/'cut.wav'; wav.write_bytes(b[:44 + (len(b) - 44) * 2 // 5])
+    avi_full = tmp_path/'full.avi'
+    subprocess.run(['ffmpeg', '-y', '-loglevel', 'error', '-i', str(media['clip']), '-c:v', 'mpeg4', '-c:a', 'pcm_s16le', str(avi_full)], check=True)
+    b = avi_full.read_bytes(); avi = tmp_path/'cut.avi'; avi.write_bytes(b[:int(len(b) * 0.4)])
+    for f in (wav, avi):
+        out = tmp_path/f'{f.suffix[1:]}_out'
+        rc, stdout, err = _cli(['predict', f, '--out', out, '--no-progress'], capsys)
+        assert rc == 0, err
+        j = json.loads((out/'segments.json').read_text())
+        assert j['truncated'] is True and abs(j['declared_duration'] - full_s) < 0.3 and j['duration'] == j['declared_duration'], (f, j)
+        assert j['analysed'][1] < 0.7 * j['declared_duration'], (f, j['analysed'])
+        assert j['notes'][0].startswith(f"TRUNCATED: the file declares {j['declared_duration']:.1f} s"), j['notes']
+        assert 'cmer: warning: TRUNCATED' in err and 'TRUNCATED' in (out/'summary.txt').read_text().splitlines()[0], err
+
+
 def test_out_is_a_file_fails_before_any_work(media, tmp_path, capsys, monkeypatch):
     "--out naming an existing file: one error line at once (the input is not even probed), the file untouched."
     import cmer.predict
