@@ -64,6 +64,7 @@ def test_chain_stops_at_a_failing_step_with_its_name(tiny_corpus, tmp_path):
     r = cmer('run', '--corpus', tiny_corpus, '--out', out, '-p', f'label_map={bad}')
     assert r.returncode == 1
     assert 'step 01 corpus failed: ValueError' in r.stderr and "maps to ['happy']" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr          # the error line alone: no stray kernel log (issue 19 item 10)
     assert (out/'notebooks'/'01_corpus.FAILED.ipynb').exists()
     assert not (out/'corpus'/'utterances.csv').exists(), 'nothing half-written'
     assert len(json.loads((out/'chain.json').read_text())['steps']) == 0 if (out/'chain.json').exists() else True
