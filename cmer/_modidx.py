@@ -504,6 +504,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                             'cmer.model.ModelConfig': ('model.html#modelconfig', 'cmer/model.py'),
                             'cmer.model.ModelConfig.__post_init__': ('model.html#modelconfig.__post_init__', 'cmer/model.py'),
                             'cmer.model.ModelConfig.branch_l2': ('model.html#modelconfig.branch_l2', 'cmer/model.py'),
+                            'cmer.model.ModelConfig.branch_pool': ('model.html#modelconfig.branch_pool', 'cmer/model.py'),
                             'cmer.model.ModelConfig.deep': ('model.html#modelconfig.deep', 'cmer/model.py'),
                             'cmer.model.ModelConfig.from_dict': ('model.html#modelconfig.from_dict', 'cmer/model.py'),
                             'cmer.model.ModelConfig.has_uni': ('model.html#modelconfig.has_uni', 'cmer/model.py'),

@@ -136,7 +136,7 @@ def cross_validate(data:CorpusData, folds:list[dict], model_cfg:ModelConfig|None
         from functools import partial
         from cmer.core import parallel_map
         pooled = () if mc.branch == 'deep' else tuple(m for m in data.modalities if data.feats[m].ragged)
-        job = partial(_fold_job, data.compact(pooled, mc.stats_pool), len(folds), mc, tc, subsets, unimodal)
+        job = partial(_fold_job, data.compact(pooled, tuple(dict.fromkeys((*tc.pool_grid, mc.stats_pool, mc.pool_audio or mc.stats_pool, mc.pool_video or mc.stats_pool)))), len(folds), mc, tc, subsets, unimodal)
         out, failures = parallel_map(job, items, n_jobs=min(n_jobs, len(folds)), desc='folds', key=lambda it: f"fold {it[1]['name']}", progress=progress)
         if failures: raise RuntimeError(f"cross_validate: {failures[0]['item']} failed: {failures[0]['error']}")
     else: out = [_fold(data, k, f, len(folds), mc, tc, subsets, unimodal, progress) for k, f in items]
@@ -249,7 +249,7 @@ def save_model(path:str|Path, model, data:CorpusData, meta:dict|None=None) -> Pa
 
 def _seq_desc(mc:dict, m:str) -> str:
     if mc.get('branch', 'deep') == 'stats':
-        what = 'the sentence embedding' if m == 'text' else ('mean and std' if mc.get('stats_pool', 'meanstd') == 'meanstd' else 'mean') + ' over time'
+        what = 'the sentence embedding' if m == 'text' else 'statistics over time (mean and std, or mean: chosen per fold)'
         head = f"one hidden layer of {mc['stats_hidden']}, then a map" if mc.get('stats_hidden') else 'a linear map'
         return f"{what}, standardised, {head} into the shared space, linear head, L2 penalty"
     if m == 'text': return f"MLP {mc['text_hidden']}"
@@ -277,7 +277,7 @@ def _tuning_desc(res:dict) -> str:
     T = [f for f in res['folds'] if f.get('tuning')]
     if not T: return ''
     mods = list(T[0]['tuning']['l2'])
-    l2 = '; '.join(f"{m} " + '/'.join(f"{f['tuning']['l2'][m]:g}" for f in T) for m in mods)
+    l2 = '; '.join(f"{m} " + '/'.join(f"{f['tuning']['l2'][m]:g}" + ('' if m not in f['tuning'].get('pool', {}) else f" ({f['tuning']['pool'][m]})") for f in T) for m in mods)
     w = ' '.join('[' + ' '.join(f"{v:.2f}" for v in f['gates']['weights']) + ']' for f in T if f.get('gates'))
     return (f"tuning      on {T[0]['tuning']['inner_folds']} inner folds of the training speakers, per fold: L2 {l2}"
             + (f"; fusion weights ({', '.join(mods)}) {w}" if w else ''))

@@ -61,6 +61,8 @@ class ModelConfig:
     text_hidden: int = 256         # hidden units of the text MLP
     branch: str = 'stats'          # each modality's branch: 'stats' (a sequence's statistics, mean and std over time, or the sentence embedding, standardised, then a linear map into the shared space and a linear head, with an L2 penalty per branch) or 'deep' (the sequence encoders: convolutions / BiLSTM + attentive pooling; an MLP for text)
     stats_pool: str = 'meanstd'    # 'stats' branches: the statistics of a sequence, 'meanstd' (mean and std of each dimension) or 'mean'
+    pool_audio: str|None = None    # ... per sequential branch, replacing `stats_pool` where set (`cmer.train.train_model` chooses them on inner folds)
+    pool_video: str|None = None
     stats_hidden: int = 0          # 'stats' branches: 0 = a linear map into the shared space; > 0 = one hidden layer (GELU) of this width before it
     stats_dropout: float = 0.0     # 'stats' branches: dropout of the standardised statistics in training
     l2: float = 0.01               # 'stats' branches: L2 penalty on each branch's weights (its map and its own head), added to the loss
@@ -109,6 +111,10 @@ class ModelConfig:
         "The sequence-encoder recipe of issue 11 (`branch='deep'`, the fused loss training the encoders too), with `kw` on top."
         return cls(**(dict(branch='deep', fused_grad='full', stacking='joint') | kw))
 
+    def branch_pool(self, m:str) -> str:
+        "The statistics of modality `m`'s 'stats' branch ('meanstd' or 'mean'; a sequential modality's)."
+        return getattr(self, f'pool_{m}', None) or self.stats_pool
+
     def branch_l2(self, m:str) -> float:
         "The L2 penalty of modality `m`'s 'stats' branch."
         v = getattr(self, f'l2_{m}', None)
@@ -116,7 +122,9 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.branch not in BRANCHES: raise ValueError(f"ModelConfig.branch {self.branch!r}: expected one of {BRANCHES}")
-        if self.stats_pool not in STATS_POOLS: raise ValueError(f"ModelConfig.stats_pool {self.stats_pool!r}: expected one of {STATS_POOLS}")
+        for k in ('stats_pool', 'pool_audio', 'pool_video'):
+            v = getattr(self, k)
+            if (v is not None or k == 'stats_pool') and v not in STATS_POOLS: raise ValueError(f"ModelConfig.{k} {v!r}: expected one of {STATS_POOLS}")
         if isinstance(self.stats_hidden, bool) or int(self.stats_hidden) != self.stats_hidden or self.stats_hidden < 0:
             raise ValueError(f"ModelConfig.stats_hidden {self.stats_hidden!r}: expected an integer >= 0")
         for k in ('l2', 'l2_audio', 'l2_video', 'l2_text', 'stats_dropout', 'dropout', 'input_dropout', 'modality_dropout'):
@@ -335,7 +343,8 @@ class UnifiedModel(nn.Module):
         d = cfg.d_shared
         self.stats = cfg.branch == 'stats'
         self.pooled = {m: self.stats and SEQUENTIAL[m] for m in self.modalities}    # sequences the model reads through their statistics
-        self.in_dims = {m: self.dims[m] * (2 if self.pooled[m] and cfg.stats_pool == 'meanstd' else 1) for m in self.modalities}
+        self.pools = {m: cfg.branch_pool(m) for m in self.modalities if self.pooled[m]}
+        self.in_dims = {m: self.dims[m] * (2 if self.pooled[m] and self.pools[m] == 'meanstd' else 1) for m in self.modalities}
         enc = {}
         for m in self.modalities:
             if self.stats: enc[m] = StatsEncoder(self.in_dims[m], d, hidden=cfg.stats_hidden, dropout=cfg.stats_dropout)
@@ -405,7 +414,7 @@ class UnifiedModel(nn.Module):
         "Modality `m`'s normalised input, with padded steps zeroed, and its lengths (a pooled modality: its standardised statistics, lengths None)."
         x, lens = batch[m], batch.get(f'{m}_len')
         if self.pooled[m]:
-            if x.dim() == 3: x = pool_stats_batch(x, lens, self.cfg.stats_pool)     # given as sequences (cmer predict); else precomputed
+            if x.dim() == 3: x = pool_stats_batch(x, lens, self.pools[m])            # given as sequences (cmer predict); else precomputed
             return (x - getattr(self, f'mean_{m}')) / getattr(self, f'std_{m}'), None
         x = (x - getattr(self, f'mean_{m}')) / getattr(self, f'std_{m}')
         if SEQUENTIAL[m]: x = x * length_mask(lens, x.shape[1]).unsqueeze(-1)

@@ -99,14 +99,15 @@ class CorpusData:
                                 if len(f) else np.zeros((0, d), np.float32)
         return self._pooled[key]
 
-    def compact(self, pooled:Sequence[str], pool:str='meanstd') -> CorpusData:
+    def compact(self, pooled:Sequence[str], pool:str|Sequence[str]='meanstd') -> CorpusData:
         "A copy in which the modalities `pooled` keep only their statistics (computed now) and lengths, not their sequences: what a model of 'stats' branches reads, small enough to send to worker processes."
         feats, aug = dict(self.feats), dict(self.aug)
         for m in pooled:
             if m not in feats or not feats[m].ragged: continue
             for store, view in ((feats, 'orig'), (aug, 'aug')):
                 if m not in store: continue
-                self.pooled(m, view, pool); f = store[m]
+                for p in ([pool] if isinstance(pool, str) else pool): self.pooled(m, view, p)
+                f = store[m]
                 store[m] = replace(f, data=np.zeros((0,) + f.dim, f.data.dtype))
         return CorpusData(self.table, self.classes, feats, aug, self.rows, self.aug_rows, self.provenance, dict(self._pooled))
 
@@ -231,7 +232,7 @@ def pad_sequences(seqs:Sequence[np.ndarray|None], dim:int, cap:int|None=None, rn
 
 def collate(data:CorpusData, idx:np.ndarray, view:str='orig', rng:np.random.Generator|None=None, max_frames:int=1000,
             pooled:Sequence[str]=(), # sequential modalities given as their statistics (`CorpusData.pooled`), not as sequences
-            pool:str='meanstd') -> dict:
+            pool:str|dict='meanstd') -> dict:   # the statistics, or a dict modality -> statistics
     "A padded batch of the utterances `idx`: features, lengths and `avail`; sequences cropped to `max_frames` (random window if `rng`), or their statistics."
     idx = np.asarray(idx)
     b, avail = {}, []
@@ -242,9 +243,10 @@ def collate(data:CorpusData, idx:np.ndarray, view:str='orig', rng:np.random.Gene
         else: ar, use_aug = None, np.zeros(len(idx), bool)
         avail.append(rows >= 0)
         if m in pooled:
-            S = data.pooled(m, 'orig', pool); x = np.zeros((len(idx), S.shape[1]), np.float32)
+            pm = pool[m] if isinstance(pool, dict) else pool
+            S = data.pooled(m, 'orig', pm); x = np.zeros((len(idx), S.shape[1]), np.float32)
             ok = rows >= 0; x[ok] = S[rows[ok]]
-            if use_aug.any(): x[use_aug] = data.pooled(m, 'aug', pool)[ar[use_aug]]
+            if use_aug.any(): x[use_aug] = data.pooled(m, 'aug', pm)[ar[use_aug]]
             b[m] = torch.from_numpy(x); continue
         if not SEQUENTIAL[m]:
             x = np.zeros((len(idx), f.dim[0]), np.float32)
@@ -268,15 +270,16 @@ def batch_order(idx:np.ndarray, batch_size:int, rng:np.random.Generator, lengths
     return [batches[i] for i in rng.permutation(len(batches))]
 
 # %% ../nbs/10_train.ipynb #a343ee65
-def feature_stats(data:CorpusData, idx:np.ndarray, pooled:Sequence[str]=(), pool:str='meanstd') -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def feature_stats(data:CorpusData, idx:np.ndarray, pooled:Sequence[str]=(), pool:str|dict='meanstd') -> dict[str, tuple[np.ndarray, np.ndarray]]:
     "Mean and std of each input dimension of each modality over the utterances `idx` (all frames of sequences; of their statistics for the modalities in `pooled`)."
     out = {}
     for m in data.modalities:
         f, rows = data.feats[m], data.rows[m][np.asarray(idx)]
         rows = rows[rows >= 0]
-        d = data.pooled(m, 'orig', pool).shape[1] if m in pooled else f.dim[0]
+        pm = pool[m] if isinstance(pool, dict) and m in pool else pool if isinstance(pool, str) else None
+        d = data.pooled(m, 'orig', pm).shape[1] if m in pooled else f.dim[0]
         if len(rows) == 0: out[m] = (np.zeros(d, np.float32), np.ones(d, np.float32)); continue
-        x = data.pooled(m, 'orig', pool)[rows] if m in pooled else np.concatenate([f[int(r)] for r in rows]) if f.ragged else f.data[rows]
+        x = data.pooled(m, 'orig', pm)[rows] if m in pooled else np.concatenate([f[int(r)] for r in rows]) if f.ragged else f.data[rows]
         x = x.astype(np.float64)
         out[m] = (x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-6).astype(np.float32))
     return out
@@ -314,6 +317,7 @@ class TrainConfig:
     tune: str = 'inner'          # 'inner' (`train_model`): each 'stats' branch's L2 penalty (from `l2_grid`) and the fusion weights are chosen on inner folds of the training speakers, then the model trains on every training utterance for `epochs`; 'val': early stopping on one held-out training speaker (the 'deep' recipe)
     inner_folds: int = 4         # 'inner': folds of the training speakers (fewer when there are fewer speakers; by utterance with one speaker)
     l2_grid: tuple = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)   # 'inner': the L2 penalties tried for each branch
+    pool_grid: tuple = ('meanstd', 'mean')   # 'inner', linear 'stats' branches: the statistics tried for each sequential branch (with every penalty)
 
     @classmethod
     def from_dict(cls, d:dict|None) -> TrainConfig:
@@ -343,6 +347,9 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi or (k == 'lr' and v == 0):
                 raise ValueError(f"TrainConfig.{k} {v!r}: expected a finite number in [{lo}, {hi}]" + (" above 0" if k == 'lr' else ''))
         self.l2_grid = tuple(sorted(float(v) for v in self.l2_grid))
+        self.pool_grid = tuple(self.pool_grid)
+        if not self.pool_grid or any(p not in ('meanstd', 'mean') for p in self.pool_grid):
+            raise ValueError(f"TrainConfig.pool_grid {self.pool_grid!r}: expected one or more of ('meanstd', 'mean')")
         if not self.l2_grid or not all(math.isfinite(v) and v >= 0 for v in self.l2_grid):
             raise ValueError(f"TrainConfig.l2_grid {self.l2_grid!r}: expected one or more finite numbers >= 0")
 
@@ -414,7 +421,7 @@ def ogm_ge(model:UnifiedModel, out:dict, labels:torch.Tensor, alpha:float, g:tor
 
 def pool_kw(model:UnifiedModel) -> dict:
     "`collate`'s arguments for what `model` reads: its pooled modalities and their statistics."
-    return dict(pooled=model.pooled_modalities, pool=model.cfg.stats_pool)
+    return dict(pooled=model.pooled_modalities, pool=dict(model.pools))
 
 def uni_logprobs(model:UnifiedModel, data:CorpusData, idx:np.ndarray, max_frames:int=1500) -> tuple[torch.Tensor, torch.Tensor]:
     "Each modality's own log-probabilities `(n, M, C)` of utterances `idx` and which modalities each has `(n, M)` (eval mode, no gradient)."
@@ -750,44 +757,53 @@ def train_model(data:CorpusData, train_idx:np.ndarray, model_cfg:ModelConfig|Non
     if len(pool) < 2: raise ValueError(f"fit: {len(pool)} training utterance(s); need at least 2")
     splits = inner_splits(data.table, pool, tc.inner_folds, tc.seed)
     grid = tc.l2_grid if mc.branch == 'stats' else (mc.l2,)
-    mods, y = data.modalities, data.labels
-    oof = np.full((len(grid), len(data), len(mods), len(data.classes)), np.nan, np.float32); use = np.zeros((len(data), len(mods)), bool)
+    mods, y, C = data.modalities, data.labels, len(data.classes)
     fast = mc.branch == 'stats' and not mc.stats_hidden       # linear branches: each alone, every penalty at once (`linear_oof`)
+    # per modality, candidate (statistics, penalty) -> held-out log-probabilities (n, C), NaN outside the held-out rows
+    oof = [dict() for _ in mods]; use = np.stack([data.rows[m] >= 0 for m in mods], 1)
     bar = tqdm(total=(0 if fast else len(grid) * len(splits)) + 1, desc=f'{desc} (inner folds)', disable=not progress, leave=False, mininterval=2)
     if fast:
         for j, m in enumerate(mods):
-            has = data.rows[m] >= 0; use[:, j] = has
-            X = data.pooled(m, 'orig', mc.stats_pool)[np.maximum(data.rows[m], 0)] if data.feats[m].ragged else data.feats[m].data[np.maximum(data.rows[m], 0)]
-            oof[:, :, j] = linear_oof(X, y, len(data.classes), [(a[has[a]], b[has[b]]) for a, b in splits], grid, tc)
+            has, r_ = use[:, j], np.maximum(data.rows[m], 0)
+            sp = [(a[has[a]], b[has[b]]) for a, b in splits]
+            for p in (tc.pool_grid if data.feats[m].ragged else (None,)):
+                X = data.pooled(m, 'orig', p)[r_] if p else data.feats[m].data[r_]
+                for g, o in zip(grid, linear_oof(X, y, C, sp, grid, tc)): oof[j][(p, g)] = o
     else:
-        for gi, g in enumerate(grid):
+        for g in grid:
             cfg_g = replace(mc, context=0, l2=g, l2_audio=None, l2_video=None, l2_text=None)
+            lp_g = np.full((len(data), len(mods), C), np.nan, np.float32)
             for a, b in splits:
                 if len(a) < 2: continue
                 r = fit(data, a, None, cfg_g, tc, progress=False)
-                lp, u = uni_logprobs(r.model, data, b, tc.max_frames)
-                oof[gi, b], use[b] = lp.cpu().numpy(), u.cpu().numpy(); bar.update()
+                lp, _ = uni_logprobs(r.model, data, b, tc.max_frames); lp_g[b] = lp.cpu().numpy(); bar.update()
+            for j, m in enumerate(mods): oof[j][(mc.branch_pool(m) if data.feats[m].ragged and mc.branch == 'stats' else None, g)] = lp_g[:, j]
     chosen, scores = {}, {}
     for j, m in enumerate(mods):
-        rows = pool[use[pool, j] & np.isfinite(oof[0, pool, j, 0])]
-        if not len(rows): chosen[m] = mc.branch_l2(m); continue
-        s = [emotion_metrics(y[rows], oof[gi, rows, j].argmax(1))['ua'] for gi in range(len(grid))]
-        best = max(range(len(grid)), key=lambda i: (round(s[i], 9), i))          # ties: the stronger penalty
-        chosen[m], scores[m] = float(grid[best]), [round(v, 4) for v in s]
-    final = replace(mc, **{f'l2_{m}': chosen[m] for m in mods}) if mc.branch == 'stats' else mc
+        rows = pool[use[pool, j]]
+        s = {k: emotion_metrics(y[rows], o[rows].argmax(1))['ua'] for k, o in oof[j].items() if len(rows) and np.isfinite(o[rows]).all()}
+        if not s: chosen[m] = (mc.branch_pool(m) if data.feats[m].ragged and mc.branch == 'stats' else None, mc.branch_l2(m)); continue
+        order = list(oof[j])       # ties: the candidate listed later (the stronger penalty of a pooling), then the first pooling
+        chosen[m] = max(s, key=lambda k: (round(s[k], 9), k[1], -order.index(k)))
+        scores[m] = {f"{k[0] or 'vector'} l2={k[1]:g}": round(v, 4) for k, v in s.items()}
+    set_ = {}
+    if mc.branch == 'stats':
+        for m in mods:
+            set_[f'l2_{m}'] = float(chosen[m][1])
+            if chosen[m][0] and m in ('audio', 'video'): set_[f'pool_{m}'] = chosen[m][0]
+    final = replace(mc, **set_)
     r = fit(data, pool, None, final, tc, progress=False, desc=desc); bar.update(); bar.close()
     gates = None
-    if final.fusion == 'late':          # stacking: the fusion on the out-of-fold predictions at the chosen penalties
-        pick = [list(grid).index(chosen[m]) if mc.branch == 'stats' else 0 for m in mods]
-        lp = np.stack([oof[pick[j], pool, j] for j in range(len(mods))], 1)
+    if final.fusion == 'late':          # stacking: the fusion on the held-out predictions of the chosen candidates
+        lp = np.stack([oof[j][chosen[m]] if chosen[m] in oof[j] else np.full((len(data), C), np.nan, np.float32) for j, m in enumerate(mods)], 1)[pool]
         ok = use[pool] & np.isfinite(lp[..., 0])
         keep = ok.any(1)
         if keep.any():
             dev = next(r.model.parameters()).device
-            cw = torch.from_numpy(class_weights(y[pool][keep], len(data.classes))).to(dev) if tc.class_weighted else None
+            cw = torch.from_numpy(class_weights(y[pool][keep], C)).to(dev) if tc.class_weighted else None
             gates = fit_gates(r.model, torch.from_numpy(np.nan_to_num(lp[keep])).to(dev), torch.from_numpy(ok[keep]).to(dev),
                               torch.from_numpy(y[pool][keep]).to(dev), cw, per_branch=final.stacking == 'branch')
     r.model.eval()
-    r.gates, r.seconds, r.tuning = gates, time.perf_counter() - t0, dict(l2=chosen, val_ua=scores, grid=list(grid), inner_folds=len(splits),
+    r.gates, r.seconds, r.tuning = gates, time.perf_counter() - t0, dict(l2={m: float(c[1]) for m, c in chosen.items()}, pool={m: c[0] for m, c in chosen.items() if c[0]}, val_ua=scores, grid=list(grid), inner_folds=len(splits),
                                                                          held_out_speakers=[sorted(map(str, data.table.speaker.iloc[b].unique())) for _, b in splits])
     return r
