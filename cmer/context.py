@@ -11,8 +11,9 @@ from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['REL_PAD', 'REL_SAME', 'REL_OTHER', 'REL_UNKNOWN', 'RELATIONS', 'dialog_order', 'context_index', 'context_mean',
-           'ContextHead', 'gather_context', 'ContextModel', 'UnifiedEmbed', 'unified_embed', 'hide_speakers']
+__all__ = ['REL_PAD', 'REL_SAME', 'REL_OTHER', 'REL_UNKNOWN', 'RELATIONS', 'CONTEXT_MODES', 'dialog_order', 'context_index',
+           'context_mean', 'ContextHead', 'gather_context', 'ContextModel', 'UnifiedEmbed', 'unified_embed',
+           'hide_speakers']
 
 # %% ../nbs/09a_context.ipynb #f0f574e0
 REL_PAD, REL_SAME, REL_OTHER, REL_UNKNOWN = 0, 1, 2, 3
@@ -88,14 +89,19 @@ def context_mean(X,                     # `(N, D)` features (numpy or scipy spar
     return out
 
 # %% ../nbs/09a_context.ipynb #655f1cdf
+CONTEXT_MODES = ('mean', 'attn', 'gru', 'linear')
+
 class ContextHead(nn.Module):
     "Pool context vectors `(B, K, d)` (speaker relation and slot embedded) by per-relation means, attention or a GRU and combine them with the current vector `(B, d)`."
     def __init__(self, d:int, n_classes:int, k:int, bidirectional:bool=False, mode:str='mean', dropout:float=0.3):
         super().__init__()
-        if mode not in ('attn', 'gru', 'mean'): raise ValueError(f"ContextHead mode {mode!r}: expected 'attn', 'gru' or 'mean'")
+        if mode not in CONTEXT_MODES: raise ValueError(f"ContextHead mode {mode!r}: expected 'attn', 'gru', 'mean' or 'linear'")
         if int(k) != k or k < 0: raise ValueError(f"ContextHead k={k!r}: expected an integer >= 0")
         self.d, self.k, self.bidirectional, self.mode = d, int(k), bool(bidirectional), mode
         self.n_slots = (2 if bidirectional else 1) * self.k
+        if mode == 'linear':            # logits linear in the mean context vector of each relation (zero at first: adds nothing)
+            self.lin = nn.Linear(3 * d, n_classes, bias=False); nn.init.zeros_(self.lin.weight)
+            return
         self.rel_emb = nn.Embedding(len(RELATIONS), d, padding_idx=REL_PAD)
         self.slot_emb = nn.Embedding(max(self.n_slots, 1), d)
         self.ctx_norm = nn.LayerNorm(d)
@@ -111,6 +117,9 @@ class ContextHead(nn.Module):
     def pool(self, ctx:torch.Tensor, rel:torch.Tensor, u:torch.Tensor) -> torch.Tensor:
         "The pooled context `(B, d)`."
         B, d = u.shape
+        if self.mode == 'linear':       # the raw vectors' mean per relation (same, other, unknown), `(B, 3d)`
+            if self.n_slots == 0: return u.new_zeros(B, 3 * d)
+            return torch.cat([(ctx * (m := (rel == r).unsqueeze(-1).to(ctx.dtype))).sum(1) / m.sum(1).clamp(min=1) for r in (REL_SAME, REL_OTHER, REL_UNKNOWN)], -1)
         if self.n_slots == 0: return torch.zeros_like(u)
         valid = rel > REL_PAD
         x = self.ctx_norm(ctx + self.rel_emb(rel) + self.slot_emb.weight[:self.n_slots]) * valid.unsqueeze(-1)
@@ -141,6 +150,7 @@ class ContextHead(nn.Module):
         if ctx.shape[:2] != rel.shape or ctx.shape[1] != self.n_slots or u.shape[0] != ctx.shape[0]:
             raise ValueError(f"ContextHead(k={self.k}, bidirectional={self.bidirectional}): u {tuple(u.shape)}, ctx {tuple(ctx.shape)}, rel {tuple(rel.shape)}; expected ctx (B, {self.n_slots}, d)")
         c = self.pool(ctx, rel, u)
+        if self.mode == 'linear': return dict(z=u, context=c, emotion=self.lin(c))
         z = u + self.mix(torch.cat([u, c, u * c], -1))
         return dict(z=z, context=c, emotion=self.out(z))
 

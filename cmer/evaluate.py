@@ -343,7 +343,7 @@ def result_text(res:dict) -> str:
     L += [hdr, '-' * len(hdr)]
     for f in res['folds']:
         g = f"{f['gender_acc']:.3f}" if f['gender_acc'] is not None else '-'
-        ep = f"{f['best_epoch']}/{f['epochs_run']}"
+        ep = f"{f['best_epoch']}/{f['epochs_run']}" if f['best_epoch'] else f"{f['epochs_run']}"     # no early stopping: the epochs trained
         L.append(f"{f['name']:<8}{f['n_test']:>7}{f['wa']:>8.3f}{f['ua']:>8.3f}{f['macro_f1']:>9.3f}{f['weighted_f1']:>8.3f}{g:>8}{ep:>7}")
     s = res['summary']
     L += ['-' * len(hdr), f"mean ± std over {len(res['folds'])} folds:" if len(res['folds']) > 1 else "one test fold (no spread over folds):",
@@ -410,7 +410,7 @@ def _trained_on(f:dict, protocol:str) -> str:
     return 'the random 60 % split'
 
 def evaluate_step(corpus:str|Path, out:str|Path, protocol:str='loso', modalities:str='auto', epochs:int=300, batch_size:int=0,
-                  lr:float=0.01, patience:int=5, val_by:str='speaker', model_config:dict|None=None, train_config:dict|None=None,
+                  lr:float=0.03, patience:int=5, val_by:str='speaker', model_config:dict|None=None, train_config:dict|None=None,
                   seed:int=42, threads:int=1, projection:str='tsne', final_model:bool=True, force:bool=False,
                   audio_features:str='auto', fusion_table:bool=True) -> dict:
     "Train and test the unified model (leave-one-session-out by default) on the features under `out`; write `<out>/results/`."

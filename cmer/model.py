@@ -13,7 +13,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import atomic_path
-from .context import ContextHead
+from .context import ContextHead, CONTEXT_MODES
 
 # %% auto #0
 __all__ = ['LOSS_TERMS', 'FUSIONS', 'BRANCHES', 'STATS_POOLS', 'SCALE_L2', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT',
@@ -93,7 +93,7 @@ class ModelConfig:
     audio_std_pool: bool = False   # pool the audio encoder's steps with their standard deviation too (statistics pooling next to attention)
     audio_time_mask: float = 0.0   # training only: hide one random span of up to this fraction of an utterance's frames (SpecAugment's time mask)
     context: int = 16              # dialogue context: each utterance also reads the k previous utterances of its dialog (a `ContextHead` on the unified embeddings); 0: off
-    context_mode: str = 'mean'     # how the context head pools: 'mean' (one mean per speaker relation), 'attn' or 'gru'
+    context_mode: str = 'linear'   # how the context head pools: 'linear' (logits linear in the mean context vector of each speaker relation; the 'stats' recipe), 'mean' (those means through an MLP), 'attn' or 'gru'
     context_bidirectional: bool = False   # also the k next utterances (offline corpora only; `cmer predict` and running conversations need False)
 
     def weights(self) -> dict:
@@ -109,7 +109,7 @@ class ModelConfig:
     @classmethod
     def deep(cls, **kw) -> ModelConfig:
         "The sequence-encoder recipe of issue 11 (`branch='deep'`, the fused loss training the encoders too), with `kw` on top."
-        return cls(**(dict(branch='deep', fused_grad='full', stacking='joint') | kw))
+        return cls(**(dict(branch='deep', fused_grad='full', stacking='joint', context_mode='mean') | kw))
 
     def branch_pool(self, m:str) -> str:
         "The statistics of modality `m`'s 'stats' branch ('meanstd' or 'mean'; a sequential modality's)."
@@ -135,7 +135,7 @@ class ModelConfig:
             if getattr(self, k) >= 1: raise ValueError(f"ModelConfig.{k} {getattr(self, k)!r}: expected a probability below 1")
         for k, ok in (('fusion', FUSIONS), ('uni_head', ('shared', 'separate')), ('gate', ('global', 'utterance')), ('fused_grad', ('full', 'gates')), ('gate_fit', ('train', 'val')), ('stacking', ('branch', 'joint'))):
             if getattr(self, k) not in ok: raise ValueError(f"ModelConfig.{k} {getattr(self, k)!r}: expected one of {ok}")
-        if self.context_mode not in ('mean', 'attn', 'gru'): raise ValueError(f"ModelConfig.context_mode {self.context_mode!r}: expected one of ('mean', 'attn', 'gru')")
+        if self.context_mode not in CONTEXT_MODES: raise ValueError(f"ModelConfig.context_mode {self.context_mode!r}: expected one of {CONTEXT_MODES}")
         if isinstance(self.context, bool) or int(self.context) != self.context or self.context < 0:
             raise ValueError(f"ModelConfig.context {self.context!r}: expected an integer >= 0 (the number of previous utterances read)")
 
@@ -394,6 +394,12 @@ class UnifiedModel(nn.Module):
             if not self.cfg.stats_hidden and len(ws) == 2:
                 pen = ((ws[1] @ ws[0]) ** 2).sum() + SCALE_L2 / max(self.cfg.branch_l2(m), 1e-12) * sum((w ** 2).sum() for w in ws)
             else: pen = sum((w ** 2).sum() for w in ws)
+            ch = self.context_head
+            if ch is not None and ch.mode == 'linear':     # the context logits' weights, as the branch's classifier: on their product with its map
+                d = self.cfg.d_shared
+                for r in range(3):
+                    Wr = ch.lin.weight[:, r * d:(r + 1) * d]
+                    pen = pen + (((Wr @ ws[0]) ** 2).sum() if not self.cfg.stats_hidden and len(ws) == 2 else (Wr ** 2).sum())
             total = total + self.cfg.branch_l2(m) * pen
         return total
 

@@ -249,6 +249,7 @@ class Predictor:
     video_kind: str = 'embed'       # 'embed': the video featurizer's frame embeddings; 'fer4': FER probabilities as 4 classes (default model)
     models: dict = field(default_factory=dict)      # 'text'/'audio'/'all' -> UnifiedModel
     weights: dict = field(default_factory=dict)     # late-fusion weights (default model)
+    fusion: dict = field(default_factory=dict)      # the default model's fusion (`default_model.json`): 'log-linear' weights and biases, or (older builds) a weighted mean
     kind: str = 'default'           # 'default' (late fusion) or 'checkpoint' (one UnifiedModel)
     card: str|None = None           # the model card beside the weights, if any
     max_frames: int = 1500
@@ -268,7 +269,10 @@ class Predictor:
                 res[mod] = np.stack([f['video'] if f.get('video') is not None else np.full(C, np.nan, np.float32) for f in feats]) \
                     if n else np.zeros((0, C), np.float32)
             else: res[mod] = unified_probs(self.models[mod], feats, (mod,), self.max_frames)
-        res['fused'] = fuse(res, self.weights)
+        if self.fusion.get('method') == 'log-linear':
+            from cmer.default_model import fuse_logprobs
+            res['fused'] = fuse_logprobs({m: np.log(np.clip(p, 1e-8, None)) for m, p in res.items()}, self.fusion)
+        else: res['fused'] = fuse(res, self.weights)
         return res
 
 def featurizers_from_meta(meta:dict, modalities:Sequence[str], device:str|None='auto') -> dict:
@@ -304,7 +308,7 @@ def load_predictor(model:str|Path|None=None, device:str|None='auto') -> Predicto
         card = Path(dm['folder'])/'default_model.md'
         return Predictor(name=f"default model ({Path(dm['folder'])/'default_model.json'})", classes=list(info['classes']),
                          modalities=('audio', 'video', 'text'), featurizers=fz, video_kind='fer4',
-                         models={'text': br['text'][0], 'audio': br['audio'][0]}, weights=info['fusion']['weights'], kind='default',
+                         models={'text': br['text'][0], 'audio': br['audio'][0]}, weights=info['fusion']['weights'], fusion=info['fusion'], kind='default',
                          card=str(card) if card.exists() else None, synthetic=any(bool(b[1]['meta'].get('synthetic')) for b in br.values()))
     p = Path(model)
     net, info = read_checkpoint(p)
