@@ -1,0 +1,226 @@
+"""cmer against a linear probe on its own features, every modality, every fusion (issue 18 item 2).
+
+For every row, cmer's own model and the probe are trained and tested on the same features and the same folds:
+- the probe (cmer.baselines.probe_cv): logistic regression, standardised, class-balanced, on pooled features, with
+  its pooling (mean, or mean and std over time) and C (1e-4 ... 10) chosen together on inner folds of the training
+  part grouped by speaker, refit on the whole training part;
+- cmer: the library defaults (ModelConfig(), TrainConfig(): 'stats' branches, each branch's L2 penalty and the
+  fusion weights chosen on inner folds of the training speakers), through cmer.evaluate.cross_validate, the code of
+  the evaluate step. Dialogue context is off on PAIRED and EmoDB (context=0: PAIRED's dialogs are label-random, an
+  EmoDB clip has none) and on (the default, 16 previous turns) for the IEMOCAP transcripts, where the probe gets the
+  same context (the mean embedding of the same- and the other-speaker turns among the k previous, k chosen on inner
+  folds from 0, 4, 8, 16).
+
+Rows (UA, mean ± sd over the test folds; PAIRED: over every (pairing seed, fold), the mean of the seeds' means):
+- PAIRED (real signals paired by label; the modalities are independent given the label; not a real multimodal
+  recording), built with `cmer demo-corpus --speech emodb --seed S` for each pairing seed and the chain's feature
+  steps: audio MFCC, audio Whisper, video (FER2013 face embeddings), text (MiniLM); leave-one-session-out;
+- EmoDB (real speech) 7 and 4 classes, leave-one-speaker-out, cmer's default audio features (Whisper encoder, the
+  window step 04 uses by default);
+- IEMOCAP transcripts (real), 4 classes, leave-one-session-out, MiniLM sentence embeddings, past context.
+Fused rows (PAIRED, MFCC and Whisper audio): cmer's fused model, `late` = late fusion (product of the probabilities)
+of cmer's own single-modality models, `probe_late` = the same of the three probes, `probe_early` = the probe on the
+concatenated pooled features of all three.
+
+    python benchmarks/probes.py [--seeds 42,1,2] [--only paired,emodb,text] [--work /tmp/cmer_bench]
+
+Builds what it needs under --work (the PAIRED corpora and their feature stores, EmoDB's Whisper features, the
+IEMOCAP embeddings) and writes benchmarks/results/probes.json and benchmarks/probes.md; a part named in --only
+replaces its rows, the others are kept.
+"""
+from __future__ import annotations
+import argparse, json, os, platform, subprocess, sys, time
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+from pathlib import Path
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+PAIRED = 'PAIRED (real signals paired by label; independent given the label; not a real multimodal recording)'
+T0 = time.perf_counter()
+def log(*a): print(f"[{time.perf_counter() - T0:7.0f}s]", *a, flush=True)
+
+
+def cmer_bin() -> str:
+    return str(Path(sys.executable).parent/'cmer')
+
+
+def paired_store(seed:int, work:Path) -> Path:
+    "The chain's feature store of the PAIRED corpus of pairing `seed` (built when missing)."
+    corpus, out = work/f'paired{seed}', work/f'paired{seed}_out'
+    if not (out/'features'/'whisper.npz').exists() or not (out/'features'/'text.npz').exists():
+        log(f"building the PAIRED corpus, seed {seed}, and its features")
+        subprocess.run([cmer_bin(), 'demo-corpus', str(corpus), '--speech', 'emodb', '--seed', str(seed)], check=True)
+        subprocess.run([cmer_bin(), 'run', '--corpus', str(corpus), '--out', str(out), '--steps', 'corpus', 'mfcc', 'frames', 'frame_embed',
+                        'text_embed', '-p', 'audio_features=both', '--checks', 'never'], check=True)
+    return out
+
+
+def pooled_settings(data, m:str) -> dict:
+    "The probe's feature settings of modality `m`: mean or mean+std pooling of a sequence, the vector itself otherwise."
+    if not data.feats[m].ragged: return {'vector': data.feats[m].data[data.rows[m]]}
+    return {p: data.pooled(m, 'orig', p)[data.rows[m]] for p in ('mean', 'meanstd')}
+
+
+def paired_part(seeds:list[int], work:Path) -> tuple[list, list, dict]:
+    "Rows and fused rows of PAIRED, per seed and pooled over seeds."
+    import torch
+    from cmer.train import load_data, TrainConfig
+    from cmer.model import ModelConfig
+    from cmer.evaluate import cross_validate, late_fusion
+    from cmer.baselines import probe_cv
+    from cmer.metrics import emotion_metrics
+    from cmer.protocols import loso_folds
+    torch.set_num_threads(1)
+    per = {}   # (features, modality) -> {'cmer': [per seed: fold UAs], 'probe': ...}; ('fused', audio) -> ...
+    for seed in seeds:
+        out = paired_store(seed, work)
+        for audio in ('mfcc', 'whisper'):
+            data = load_data(out, audio=audio); folds = loso_folds(data.table); y = data.labels
+            spk = data.table.speaker.astype(str).to_numpy()
+            t = time.perf_counter()
+            cv = cross_validate(data, folds, ModelConfig(context=0), TrainConfig(seed=42), unimodal=True, subsets=True, progress=False)
+            tc = time.perf_counter() - t
+            probes = {m: probe_cv(pooled_settings(data, m), y, folds, spk) for m in data.modalities}
+            early = probe_cv({s: np.concatenate([pooled_settings(data, m)[s if data.feats[m].ragged else 'vector'] for m in data.modalities], 1)
+                              for s in ('mean', 'meanstd')}, y, folds, spk)
+            for m, code in zip(data.modalities, ('A', 'V', 'T')):
+                feat = {'audio': audio, 'video': 'FER face embeddings', 'text': 'MiniLM'}[m]
+                if m != 'audio' and audio == 'whisper': continue          # video and text rows come from the first run
+                r = per.setdefault((feat, m), dict(cmer=[], probe=[], probe_settings=[], cmer_l2=[]))
+                r['cmer'].append([f['unimodal'][code]['ua'] for f in cv['folds']]); r['probe'].append([f['ua'] for f in probes[m]['folds']])
+                r['probe_settings'].append([f"{f['setting']} C={f['params']['C']:g}" for f in probes[m]['folds']])
+            te_ua = lambda P: [emotion_metrics(y[f['test']], P[f['test']].argmax(1))['ua'] for f in folds]
+            plate = late_fusion([probes[m]['prob'] for m in data.modalities])
+            r = per.setdefault(('fused', audio), dict(cmer=[], late=[], probe_late=[], probe_early=[], gates=[], fused_on={}))
+            r['cmer'].append([f['ua'] for f in cv['folds']]); r['late'].append([f['late_fusion']['ua'] for f in cv['folds']])
+            r['probe_late'].append(te_ua(plate)); r['probe_early'].append([f['ua'] for f in early['folds']])
+            r['gates'].append([f['gates']['weights'] for f in cv['folds']])
+            for code in ('A', 'V', 'T'): r['fused_on'].setdefault(code, []).append([f['subsets'][code]['ua'] for f in cv['folds']])
+            log(f"PAIRED seed {seed} {audio}: fused {np.mean(r['cmer'][-1]):.3f}, late {np.mean(r['late'][-1]):.3f}, probe late "
+                f"{np.mean(r['probe_late'][-1]):.3f}, probe early {np.mean(r['probe_early'][-1]):.3f}; alone cmer/probe "
+                + ', '.join(f"{m} {np.mean([f['unimodal'][c]['ua'] for f in cv['folds']]):.3f}/{probes[m]['summary']['ua']['mean']:.3f}"
+                            for m, c in zip(data.modalities, 'AVT')) + f" (cmer {tc:.0f} s)")
+    rows, fused = [], []
+    for (feat, m), r in per.items():
+        if feat == 'fused': continue
+        rows.append(dict(data=f"PAIRED ({len(seeds)} pairing seeds)", features=feat, modality=m, **stats(r, ('cmer', 'probe')),
+                         per_seed={k: [float(np.mean(v)) for v in r[k]] for k in ('cmer', 'probe')}, probe_settings=r['probe_settings']))
+    for (feat, audio), r in per.items():
+        if feat != 'fused': continue
+        fused.append(dict(data=f"PAIRED ({len(seeds)} pairing seeds)", features=f"{audio} audio, FER face embeddings, MiniLM", **stats(r, ('cmer', 'late', 'probe_late', 'probe_early')),
+                          per_seed={k: [float(np.mean(v)) for v in r[k]] for k in ('cmer', 'late', 'probe_late', 'probe_early')},
+                          fused_on={c: float(np.mean(v)) for c, v in r['fused_on'].items()}, gates=r['gates']))
+    return rows, fused, dict(seeds=seeds)
+
+
+def stats(r:dict, keys) -> dict:
+    "For each key: the mean of the seeds' fold means, and the sd over every (seed, fold)."
+    out = {}
+    for k in keys:
+        allv = np.concatenate([np.asarray(v, float) for v in r[k]])
+        out[k] = float(np.mean([np.mean(v) for v in r[k]])); out[f'{k}_std'] = float(allv.std(ddof=1)) if len(allv) > 1 else float('nan')
+        out[f'{k}_folds'] = [list(map(float, v)) for v in r[k]]
+    return out
+
+
+def emodb_part(work:Path) -> list:
+    "EmoDB 7 and 4 classes with cmer's default audio features."
+    from whisper_window import features, evaluate
+    from cmer.corpus import read_emodb
+    from cmer.mfcc import AudioSettings
+    from cmer.chain import pipeline_steps
+    window = next(s for s in pipeline_steps() if s.name == 'mfcc').params['whisper_window']
+    clips = read_emodb(); feats, sec = features(window, clips, work, AudioSettings().whisper_fixed_s)
+    rows = []
+    for c in ('7', '4'):
+        r = evaluate(feats, clips, c)
+        rows.append(dict(data=f"EmoDB (real speech), {c} classes, leave-one-speaker-out", features=f"Whisper encoder ({window} window)", modality='audio',
+                         **stats(dict(cmer=[r['cmer']], probe=[r['probe']]), ('cmer', 'probe')), probe_settings=r['probe_settings'], cmer_l2=r['cmer_l2']))
+        log(f"EmoDB {c}: cmer {rows[-1]['cmer']:.3f}, probe {rows[-1]['probe']:.3f}")
+    return rows
+
+
+def text_part(work:Path) -> list:
+    "IEMOCAP transcripts with past context: cmer's text model and the probe with the same context."
+    import torch, pandas as pd
+    from cmer.core import get_config, make_features, save_features, load_features
+    from cmer.corpus import read_flat_csv, apply_label_map
+    from cmer.train import make_data, TrainConfig
+    from cmer.model import ModelConfig
+    from cmer.evaluate import cross_validate
+    from cmer.baselines import probe_cv
+    from cmer.context import context_index, context_mean
+    from cmer.protocols import loso_folds
+    torch.set_num_threads(1)
+    d = get_config().data_dir
+    df, _ = read_flat_csv(d/'iemocap.csv'); table, rep = apply_label_map(df, '4class')
+    table = table[table.transcript.str.strip() != ''].reset_index(drop=True)
+    p = work/'iemocap_minilm.npz'
+    if not p.exists():
+        from cmer.text_embed import TextFeaturizer
+        X = TextFeaturizer().transform(table.transcript.tolist())
+        save_features(p, make_features(table.utt_id.tolist(), X, meta=dict(kind='text', model='minilm'), ragged=False))
+    feats = load_features(p)
+    data = make_data(table, {'text': feats}, list(rep['classes']))
+    folds = loso_folds(data.table); y = data.labels
+    t = time.perf_counter(); cv = cross_validate(data, folds, ModelConfig(), TrainConfig(), subsets=False, progress=False); tc = time.perf_counter() - t
+    E = feats.data[data.rows['text']]
+    X = {}
+    for k in (0, 4, 8, 16):
+        if k == 0: X['k=0'] = E; continue
+        same, other = context_mean(E, *context_index(data.table, k)); X[f'k={k}'] = np.hstack([E, same, other])
+    pr = probe_cv(X, y, folds, data.table.speaker.astype(str).to_numpy())
+    row = dict(data="IEMOCAP transcripts (real), 4 classes, leave-one-session-out, past context", features='MiniLM', modality='text',
+               **stats(dict(cmer=[[f['ua'] for f in cv['folds']]], probe=[[f['ua'] for f in pr['folds']]]), ('cmer', 'probe')),
+               probe_settings=[f"{f['setting']} C={f['params']['C']:g}" for f in pr['folds']], cmer_seconds=round(tc, 1))
+    log(f"IEMOCAP text: cmer {row['cmer']:.3f}, probe {row['probe']:.3f} (cmer {tc:.0f} s)")
+    return [row]
+
+
+def pm(v, s): return f"{v:.3f} ± {s:.3f}"
+
+
+def write_md(R:dict, path:Path):
+    L = ["# cmer against a linear probe on its own features", "", "Regenerate with `python benchmarks/probes.py`. " + __doc__.split('\n\n')[1].replace('\n', ' '), "",
+         "| data | features | modality | cmer | probe | cmer − probe | goal (≥ −0.01) |", "|---|---|---|---|---|---|---|"]
+    for r in R['rows']:
+        d = r['cmer'] - r['probe']
+        L.append(f"| {r['data']} | {r['features']} | {r['modality']} | {pm(r['cmer'], r['cmer_std'])} | {pm(r['probe'], r['probe_std'])} | {d:+.3f} | {'met' if d >= -0.01 else 'MISSED'} |")
+    L += ["", "| data | features | cmer fused | late (cmer's own models) | probe late | probe early | goal: cmer ≥ max(late, probe late) − 0.01 |", "|---|---|---|---|---|---|---|"]
+    for f in R['fused']:
+        g = f['cmer'] - max(f['late'], f['probe_late'])
+        L.append(f"| {f['data']} | {f['features']} | {pm(f['cmer'], f['cmer_std'])} | {pm(f['late'], f['late_std'])} | {pm(f['probe_late'], f['probe_late_std'])} | "
+                 f"{pm(f['probe_early'], f['probe_early_std'])} | {g:+.3f}: {'met' if g >= -0.01 else 'MISSED'} |")
+    L += ["", "Per pairing seed (PAIRED, mean over the 5 folds):", ""]
+    for r in R['rows'] + R['fused']:
+        if 'per_seed' in r: L.append(f"- {r['features']} {r.get('modality', 'fused')}: " + '; '.join(f"{k} " + ' / '.join(f"{v:.3f}" for v in vs) for k, vs in r['per_seed'].items()))
+    L += ["", f"Seeds {R.get('seeds')}; machine: {R['machine']}; {R['when']}."]
+    path.write_text('\n'.join(L) + '\n')
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--seeds', default='42,1,2'); ap.add_argument('--only', default='paired,emodb,text')
+    ap.add_argument('--work', default='/tmp/cmer_bench')
+    ap.add_argument('--results', default=str(HERE/'results'/'probes.json')); ap.add_argument('--md', default=str(HERE/'probes.md'))
+    a = ap.parse_args(argv)
+    from cmer.core import atomic_json
+    work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
+    path = Path(a.results); R = json.loads(path.read_text()) if path.exists() else dict(rows=[], fused=[])
+    only = a.only.split(',')
+    def keep(r, part): return not (('PAIRED' in r['data'] and part == 'paired') or ('EmoDB' in r['data'] and part == 'emodb') or ('IEMOCAP' in r['data'] and part == 'text'))
+    for part in only:
+        R['rows'] = [r for r in R['rows'] if keep(r, part)]; R['fused'] = [r for r in R['fused'] if keep(r, part)]
+        if part == 'paired':
+            rows, fused, meta = paired_part([int(s) for s in a.seeds.split(',')], work); R['rows'] += rows; R['fused'] += fused; R.update(meta)
+        elif part == 'emodb': R['rows'] += emodb_part(work)
+        elif part == 'text': R['rows'] += text_part(work)
+        else: raise SystemExit(f"--only: unknown part {part!r}")
+        R.update(machine=f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}", when=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
+        atomic_json(path, R); write_md(R, Path(a.md))
+    print(Path(a.md).read_text())
+
+
+if __name__ == '__main__':
+    main()
