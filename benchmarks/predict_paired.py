@@ -49,7 +49,7 @@ def main(argv=None):
             ov = np.minimum(utts.end.to_numpy(float), s['end']) - np.maximum(utts.start.to_numpy(float), s['start'])
             if (ov <= 0).all(): n_out += 1; continue
             u = utts.iloc[int(ov.argmax())]
-            rows.append(dict(video=Path(video).name, start=s['start'], end=s['end'], utt_id=u.utt_id, label=u.label,
+            rows.append(dict(file=Path(video).name, start=s['start'], end=s['end'], utt_id=u.utt_id, label=u.label,
                              **{src: (max(p, key=p.get) if p else None) for src, p in s['probabilities'].items()}))
         print(f"{Path(video).name}: {len(doc['segments'])} segments", flush=True)
     y = np.array([r['label'] for r in rows])
