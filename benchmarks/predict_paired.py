@@ -9,7 +9,7 @@ speech, Whisper's transcript, the speaking face, the featurizers the model's che
 label of the utterance it overlaps most (from the corpus' EmoEvaluation times; a segment overlapping no utterance is
 left out and counted). UA over segments: fused, and each branch alone (segments where it predicted).
 
-    python benchmarks/predict_paired.py [--model FOLDER] [--work /tmp/cmer_bench] [--sessions 5]
+    python benchmarks/predict_paired.py [--model FOLDER] [--work /tmp/cmer_bench] [--sessions 5] [--record]
 
 Writes benchmarks/results/predict_paired.json ({"segments", "ua", "ua_audio", "ua_video", "ua_text", ...}).
 """
@@ -27,6 +27,7 @@ def main(argv=None):
     ap.add_argument('--model', help='a default-model folder (default: the shipped one)')
     ap.add_argument('--work', default='/tmp/cmer_bench'); ap.add_argument('--sessions', default='5'); ap.add_argument('--seed', type=int, default=42)
     ap.add_argument('--results', default=str(HERE/'results'/'predict_paired.json'))
+    ap.add_argument('--record', action='store_true', help="add the figures to the evaluated default model's default_model.json and card")
     a = ap.parse_args(argv)
     from cmer.core import atomic_json
     from cmer.corpus import read_corpus, apply_label_map
@@ -63,6 +64,9 @@ def main(argv=None):
         v, n = ua(src); res['ua' if src == 'fused' else f'ua_{src}'] = v; res[f'n_{src}'] = n
     res['per_segment'] = rows
     atomic_json(Path(a.results), res)
+    if a.record:
+        from cmer.default_model import record_predict_check, default_model_dir
+        record_predict_check(a.model or default_model_dir(), res)
     print(json.dumps({k: v for k, v in res.items() if k != 'per_segment'}, indent=1))
 
 

@@ -21,8 +21,8 @@ from .baselines import emodb_table as baseline_emodb_table
 __all__ = ['DEFAULT_CLASSES', 'CLASS_NAMES', 'EMODB4', 'AUDIO_TEST_SPEAKERS', 'TEXT_TEST_SESSION', 'DEFAULT_AUDIO',
            'BRANCH_MODEL', 'FACE_INDEX', 'FORMAT', 'FILES', 'emodb_table', 'iemocap_text_table', 'text_features',
            'audio_features', 'train_branch', 'fer4', 'face_branch_metrics', 'fuse_logprobs', 'fit_fusion',
-           'paired_branch_logprobs', 'paired_evaluation', 'build_default_model', 'model_card', 'default_model_dir',
-           'load_default_model']
+           'paired_branch_logprobs', 'paired_evaluation', 'build_default_model', 'record_predict_check', 'model_card',
+           'default_model_dir', 'load_default_model']
 
 # %% ../nbs/20a_default_model.ipynb #4e364b33
 DEFAULT_CLASSES = list(LABEL_MAPS['4class']['classes'])     # ['neu', 'ang', 'sad', 'hap'], as the chain's 4-class corpora
@@ -277,7 +277,26 @@ branches with equal weights and no bias.
 
 | | n | coverage | WA | UA |
 |---|---|---|---|---|
-{rows}"""
+{rows}
+{_predict_section(info)}"""
+
+def _predict_section(info:dict) -> str:
+    r = info.get('predict_paired')
+    if not r: return ''
+    f = lambda v: '-' if v is None else f"{v:.3f}"
+    return f"""
+Through `cmer predict` itself (`benchmarks/predict_paired.py`: the dialog videos of PAIRED session {', '.join(map(str, r['sessions']))}, speech
+segmented, Whisper's transcript, the speaking face; each segment labelled with the utterance it overlaps most): {r['segments']}
+segments, UA fused {f(r['ua'])}, audio {f(r['ua_audio'])}, video {f(r['ua_video'])}, text {f(r['ua_text'])} (the text branch reads Whisper's
+transcript of EmoDB's German speech there, not the English sentence the PAIRED utterance carries).
+"""
+
+def record_predict_check(folder:str|Path, results:dict) -> dict:
+    "Add the figures of `benchmarks/predict_paired.py` (`results`) to the default model's `default_model.json` and card in `folder`."
+    d = Path(folder); info = json.loads((d/'default_model.json').read_text())
+    info['predict_paired'] = {k: results[k] for k in ('sessions', 'segments', 'ua', 'ua_audio', 'ua_video', 'ua_text')}
+    atomic_json(d/'default_model.json', info); atomic_write(d/'default_model.md', model_card(info))
+    return info
 
 def model_card(info:dict) -> str:
     "The model card (markdown) of a default model from its `default_model.json` information."
