@@ -70,7 +70,7 @@ def test_batching_does_not_matter(trained):
 
 def test_bidirectional_sees_the_future():
     data = toy_dialogs(n_dialogs=4)
-    m = UnifiedModel(data.dims, 4, replace(SMALL, context=2, context_bidirectional=True)).eval()
+    m = UnifiedModel(data.dims, 4, replace(SMALL, context=2, context_bidirectional=True, context_mode='mean')).eval()   # untrained: the linear head would add nothing yet
     allr = np.arange(len(data))
     p = predict(m, data, allr); later = row_of(data, 'd0', 4)
     q = predict(m, with_text(data, later, 5.0), allr)
@@ -112,7 +112,7 @@ def test_checkpoint_round_trip(trained, tmp_path):
     data, tr, va, res = trained
     save_checkpoint(tmp_path/'c.pt', res.model, CLASSES)
     m, info = load_checkpoint(tmp_path/'c.pt')
-    assert m.cfg == res.model.cfg and info['config']['context'] == 3 and info['config']['context_mode'] == 'mean'
+    assert m.cfg == res.model.cfg and info['config']['context'] == 3 and info['config']['context_mode'] == 'linear'
     assert any(k.startswith('context_head.') for k in torch.load(tmp_path/'c.pt', weights_only=True)['state_dict'])
     allr = np.arange(len(data))
     np.testing.assert_array_equal(predict(m, data, allr)['prob'], predict(res.model, data, allr)['prob'])

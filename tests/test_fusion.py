@@ -9,7 +9,7 @@ from cmer.train import fit_gates
 
 torch.set_num_threads(1)
 DIMS = {'audio': 20, 'video': 16, 'text': 12}
-SMALL = ModelConfig(d_shared=32, audio_conv=16, rnn_hidden=16, video_proj=16, text_hidden=32, dropout=0.0, input_dropout=0.0,
+SMALL = ModelConfig.deep(d_shared=32, audio_conv=16, rnn_hidden=16, video_proj=16, text_hidden=32, dropout=0.0, input_dropout=0.0,
                     w_gender=0.0, w_recon=0.0, w_xmodal=0.0, w_supcon=0.0, w_aug=0.0)
 
 def _rows(b:dict, idx) -> dict:
@@ -80,6 +80,22 @@ def test_uninformative_modality_loses_weight():
     full, without = _acc(model, test, y), _acc(model, test, y, _use(len(y), ['audio', 'text']))
     assert without >= full - 0.05, (full, without)
     assert _acc(model, test, y, _use(len(y), ['video'])) < 0.5  # and alone it is near chance, as it should be
+
+
+def test_uninformative_branch_calibrated_away():
+    "The 'stats' recipe: each branch stacked on its own held-out predictions; a branch without signal gets the least weight, and leaving it out costs nothing."
+    train, test, y, val, yv = _problem(noise_video=True, seed=1, val=True)
+    seed_everything(0)
+    model = UnifiedModel(DIMS, 4, ModelConfig(d_shared=32, w_gender=0.0, l2=0.01))
+    train_steps(model, train, steps=200, lr=1e-2)
+    model.eval()
+    with torch.no_grad(): o = model(val)
+    info = fit_gates(model, torch.log_softmax(o['uni'], -1), o['use'], yv, per_branch=True)
+    w = info['weights']
+    assert w[1] < min(w[0], w[2]) and info['bias'] == [0.0] * 4, info
+    full, without = _acc(model, test, y), _acc(model, test, y, _use(len(y), ['audio', 'text']))
+    assert without >= full - 0.05, (full, without)
+    assert _acc(model, test, y, _use(len(y), ['video'])) < 0.5
 
 
 def test_fusion_table_without_sessions(tmp_path):
