@@ -13,15 +13,15 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import atomic_path
-from .context import ContextHead, CONTEXT_MODES
+from .context import ContextHead, CONTEXT_MODES, REL_SAME, REL_OTHER, REL_UNKNOWN
 
 # %% auto #0
 __all__ = ['LOSS_TERMS', 'FUSIONS', 'BRANCHES', 'STATS_POOLS', 'SCALE_L2', 'LEGACY_CONFIG', 'CHECKPOINT_FORMAT',
            'parse_modalities', 'modality_code', 'ModelConfig', 'length_mask', 'masked_mean_std', 'AttentivePool',
            'pool_stats', 'pool_stats_batch', 'reverse_padded', 'SeqEncoder', 'TextEncoder', 'StatsEncoder',
-           'utterance_norm', 'deltas', 'time_mask', 'Fusion', 'LateFusion', 'UnifiedModel', 'take_rows', 'random_batch',
-           'info_nce', 'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps', 'save_checkpoint',
-           'load_checkpoint']
+           'utterance_norm', 'deltas', 'time_mask', 'Fusion', 'BranchContext', 'LateFusion', 'UnifiedModel',
+           'take_rows', 'random_batch', 'info_nce', 'supcon_loss', 'compute_losses', 'toy_problem', 'train_steps',
+           'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/09_model.ipynb #89f1a70b
 from .media import MODALITIES, CODES, FEATURE_FILES, SEQUENTIAL      # the shared vocabulary
@@ -93,7 +93,7 @@ class ModelConfig:
     audio_std_pool: bool = False   # pool the audio encoder's steps with their standard deviation too (statistics pooling next to attention)
     audio_time_mask: float = 0.0   # training only: hide one random span of up to this fraction of an utterance's frames (SpecAugment's time mask)
     context: int = 16              # dialogue context: each utterance also reads the k previous utterances of its dialog (a `ContextHead` on the unified embeddings); 0: off
-    context_mode: str = 'linear'   # how the context head pools: 'linear' (logits linear in the mean context vector of each speaker relation; the 'stats' recipe), 'mean' (those means through an MLP), 'attn' or 'gru'
+    context_mode: str = 'linear'   # 'linear' (the 'stats' recipe): each branch adds logits linear in its modality's mean context projection per speaker relation (`BranchContext`); or a context head on the unified embedding: 'mean' (those means through an MLP), 'attn' or 'gru'
     context_bidirectional: bool = False   # also the k next utterances (offline corpora only; `cmer predict` and running conversations need False)
 
     def weights(self) -> dict:
@@ -136,6 +136,8 @@ class ModelConfig:
         for k, ok in (('fusion', FUSIONS), ('uni_head', ('shared', 'separate')), ('gate', ('global', 'utterance')), ('fused_grad', ('full', 'gates')), ('gate_fit', ('train', 'val')), ('stacking', ('branch', 'joint'))):
             if getattr(self, k) not in ok: raise ValueError(f"ModelConfig.{k} {getattr(self, k)!r}: expected one of {ok}")
         if self.context_mode not in CONTEXT_MODES: raise ValueError(f"ModelConfig.context_mode {self.context_mode!r}: expected one of {CONTEXT_MODES}")
+        if self.context and self.context_mode == 'linear' and self.fusion != 'late':
+            raise ValueError("ModelConfig.context_mode 'linear' (a context term per branch) needs fusion='late'; use context_mode='mean' with attention fusion")
         if isinstance(self.context, bool) or int(self.context) != self.context or self.context < 0:
             raise ValueError(f"ModelConfig.context {self.context!r}: expected an integer >= 0 (the number of previous utterances read)")
 
@@ -307,6 +309,32 @@ class Fusion(nn.Module):
         f = (a * z.masked_fill(~use.unsqueeze(-1), 0.)).sum(1)
         return f + self.mlp(f)
 
+class BranchContext(nn.Module):
+    "Dialogue context per branch (`context_mode='linear'`): for each modality, logits linear in the mean projection of its context utterances per speaker relation (same, other, unknown), added to that branch's own logits; zero at first."
+    mode = 'linear'
+    def __init__(self, d:int, modalities:Sequence[str], n_classes:int, k:int, bidirectional:bool=False):
+        super().__init__()
+        self.d, self.k, self.bidirectional = d, int(k), bool(bidirectional)
+        self.lin = nn.ModuleDict({m: nn.Linear(3 * d, n_classes, bias=False) for m in modalities})
+        for l in self.lin.values(): nn.init.zeros_(l.weight)
+    def weights(self, m:str) -> list[torch.Tensor]:
+        "The `(C, d)` weights of modality `m`'s same-, other- and unknown-speaker means."
+        W = self.lin[m].weight; return [W[:, r * self.d:(r + 1) * self.d] for r in range(3)]
+    def forward(self, z:torch.Tensor, avail:torch.Tensor, idx:torch.Tensor, rel:torch.Tensor, modalities:Sequence[str]) -> torch.Tensor:
+        "`(T, M, C)` context logits of T targets from every batch row's projections `z` `(B, M, d)`, which rows have which modality `avail` `(B, M)`, the targets' context `idx`, `rel` `(T, K)`."
+        valid = idx >= 0; ix = idx.clamp(min=0); out = []
+        T, B = idx.shape[0], z.shape[0]
+        for j, m in enumerate(modalities):
+            has = avail[:, j][ix] & valid                                                   # (T, K)
+            parts = []
+            for r in (REL_SAME, REL_OTHER, REL_UNKNOWN):    # the mean as a sparse (T, B) matrix times the projections (no (T, K, d) copy)
+                t, k = (has & (rel == r)).nonzero(as_tuple=True)
+                n = torch.bincount(t, minlength=T).clamp(min=1).to(z.dtype)
+                A = torch.sparse_coo_tensor(torch.stack([t, ix[t, k]]), 1.0 / n[t], (T, B))
+                parts.append(torch.sparse.mm(A, z[:, j]))
+            out.append(self.lin[m](torch.cat(parts, -1)))
+        return torch.stack(out, 1)
+
 class LateFusion(nn.Module):
     "Weighted sum of the used modalities' log-probabilities `(B, M, C)` (learnt positive weights), plus each used modality's class bias and a global one; weights and the weighted mean projection."
     scale = 1.0    # the weights are softplus(scale * w0); a larger scale makes them move faster under Adam (10 did worse on inner validation)
@@ -368,7 +396,9 @@ class UnifiedModel(nn.Module):
             self.register_buffer(f'mean_{m}', torch.zeros(self.in_dims[m]))
             self.register_buffer(f'std_{m}', torch.ones(self.in_dims[m]))
         # dialogue context (made last, so that the other layers start from the same weights whatever `context` is)
-        self.context_head = ContextHead(d, self.n_classes, cfg.context, cfg.context_bidirectional, cfg.context_mode, cfg.dropout) if cfg.context else None
+        if not cfg.context: self.context_head = None
+        elif cfg.context_mode == 'linear': self.context_head = BranchContext(d, self.modalities, self.n_classes, cfg.context, cfg.context_bidirectional)
+        else: self.context_head = ContextHead(d, self.n_classes, cfg.context, cfg.context_bidirectional, cfg.context_mode, cfg.dropout)
 
     def target_dim(self, m:str) -> int:
         "Size of modality `m`'s reconstruction target."
@@ -394,11 +424,8 @@ class UnifiedModel(nn.Module):
             if not self.cfg.stats_hidden and len(ws) == 2:
                 pen = ((ws[1] @ ws[0]) ** 2).sum() + SCALE_L2 / max(self.cfg.branch_l2(m), 1e-12) * sum((w ** 2).sum() for w in ws)
             else: pen = sum((w ** 2).sum() for w in ws)
-            ch = self.context_head
-            if ch is not None and ch.mode == 'linear':     # the context logits' weights, as the branch's classifier: on their product with its map
-                d = self.cfg.d_shared
-                for r in range(3):
-                    Wr = ch.lin.weight[:, r * d:(r + 1) * d]
+            if isinstance(self.context_head, BranchContext):   # the branch's context weights, as its classifier: on their product with its map
+                for Wr in self.context_head.weights(m):
                     pen = pen + (((Wr @ ws[0]) ** 2).sum() if not self.cfg.stats_hidden and len(ws) == 2 else (Wr ** 2).sum())
             total = total + self.cfg.branch_l2(m) * pen
         return total
@@ -487,6 +514,15 @@ class UnifiedModel(nn.Module):
         h = inner['unified']
         idx, rel, targets = (torch.as_tensor(np.asarray(a), dtype=torch.long, device=h.device) for a in (idx, rel, targets))
         rel = torch.where(idx >= 0, rel, torch.zeros_like(rel))
+        if isinstance(self.context_head, BranchContext):      # each branch reads its own modality's context; the late fusion combines them
+            L = self.context_head(inner['proj'], inner['avail'], idx, rel, self.modalities)
+            out = take_rows(inner, targets)
+            uni = out['uni'] + L
+            logp = torch.log_softmax(uni, -1)
+            if self.cfg.fused_grad == 'gates': logp = logp.detach()
+            emo, w, _ = self.late(out['proj'], logp, out['use'])
+            out.update(inner_emotion=out['emotion'], emotion=emo, weights=w, uni=uni, context=L)
+            return out
         ctx = h[idx.clamp(min=0)] * (idx >= 0).unsqueeze(-1).to(h.dtype)
         c = self.context_head(h[targets], ctx, rel)
         out = take_rows(inner, targets)

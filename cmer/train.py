@@ -761,10 +761,9 @@ def train_model(data:CorpusData, train_idx:np.ndarray, model_cfg:ModelConfig|Non
     fast = mc.branch == 'stats' and not mc.stats_hidden       # linear branches: each alone, every penalty at once (`linear_oof`)
     # per modality, candidate (statistics, penalty) -> held-out log-probabilities (n, C), NaN outside the held-out rows
     oof = [dict() for _ in mods]; use = np.stack([data.rows[m] >= 0 for m in mods], 1)
-    # with a linear context head, each candidate is also scored with the context the final model reads (the mean same-, other-
-    # and unknown-speaker context next to the utterance's own vector: the probes' context features); the scores choose, the
-    # context-free held-out predictions calibrate the branches
-    ctx_ix = context_rows(data.table, mc.context, mc.context_bidirectional) if fast and mc.context and mc.context_mode == 'linear' else None
+    # with linear branch context, each candidate is scored and calibrated with the context the final branch reads (the mean
+    # same-, other- and unknown-speaker vector of its k previous turns next to the utterance's own: the probes' context features)
+    ctx_ix = context_rows(data.table, mc.context, mc.context_bidirectional, pool=pool) if fast and mc.context and mc.context_mode == 'linear' else None   # training rows only, as the final model's
     sel = [dict() for _ in mods]
     bar = tqdm(total=(0 if fast else len(grid) * len(splits)) + 1, desc=f'{desc} (inner folds)', disable=not progress, leave=False, mininterval=2)
     if fast:
@@ -805,7 +804,8 @@ def train_model(data:CorpusData, train_idx:np.ndarray, model_cfg:ModelConfig|Non
     r = fit(data, pool, None, final, tc, progress=False, desc=desc); bar.update(); bar.close()
     gates = None
     if final.fusion == 'late':          # stacking: the fusion on the held-out predictions of the chosen candidates
-        lp = np.stack([oof[j][chosen[m]] if chosen[m] in oof[j] else np.full((len(data), C), np.nan, np.float32) for j, m in enumerate(mods)], 1)[pool]
+        held = [sel[j] or oof[j] for j in range(len(mods))]    # with branch context: the held-out predictions with it, as the final branches predict
+        lp = np.stack([held[j][chosen[m]] if chosen[m] in held[j] else np.full((len(data), C), np.nan, np.float32) for j, m in enumerate(mods)], 1)[pool]
         ok = use[pool] & np.isfinite(lp[..., 0])
         keep = ok.any(1)
         if keep.any():
