@@ -182,7 +182,7 @@ def pm(v, s): return f"{v:.3f} ± {s:.3f}"
 
 
 def write_md(R:dict, path:Path):
-    L = ["# cmer against a linear probe on its own features", "", "Regenerate with `python benchmarks/probes.py`. " + __doc__.split('\n\n')[1].replace('\n', ' '), "",
+    L = ["# cmer against a linear probe on its own features", "", "Regenerate with `python benchmarks/probes.py`. " + ' '.join(__doc__.split('\n\n')[1].split()), "",
          "| data | features | modality | cmer | probe | cmer − probe | goal (≥ −0.01) |", "|---|---|---|---|---|---|---|"]
     for r in R['rows']:
         d = r['cmer'] - r['probe']

@@ -330,7 +330,7 @@ class BranchContext(nn.Module):
             for r in (REL_SAME, REL_OTHER, REL_UNKNOWN):    # the mean as a sparse (T, B) matrix times the projections (no (T, K, d) copy)
                 t, k = (has & (rel == r)).nonzero(as_tuple=True)
                 n = torch.bincount(t, minlength=T).clamp(min=1).to(z.dtype)
-                A = torch.sparse_coo_tensor(torch.stack([t, ix[t, k]]), 1.0 / n[t], (T, B))
+                A = torch.sparse_coo_tensor(torch.stack([t, ix[t, k]]), 1.0 / n[t], (T, B), check_invariants=False)
                 parts.append(torch.sparse.mm(A, z[:, j]))
             out.append(self.lin[m](torch.cat(parts, -1)))
         return torch.stack(out, 1)
