@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #28e4c3ba
 from __future__ import annotations
-import os, sys, csv, json, time, hashlib, random, tempfile, shutil, platform, importlib, importlib.util, fcntl, contextlib, re, atexit, functools, inspect
+import os, sys, csv, json, time, hashlib, random, tempfile, shutil, platform, importlib, importlib.util, fcntl, contextlib, re, atexit, functools, inspect, threading
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
@@ -465,11 +465,12 @@ def load_features(path:str|Path) -> Features:
 # %% ../nbs/00_core.ipynb #d7c01ba3
 PROGRESS_ENV = 'CMER_PROGRESS'   # a file that per-item work reports its progress to (`cmer run` sets one per step and shows it)
 
+_IN_ITEM: set = set()   # the threads running a map's item now: progress is the map's own count, not the item's
+
 def _progress_file() -> str|None:
-    "The file `$CMER_PROGRESS` names, in the process that was given it (not in the worker processes of a map, which inherit it)."
-    import multiprocessing as mp
+    "The file `$CMER_PROGRESS` names, outside the items of a `parallel_map` (whose worker processes inherit it; the map reports)."
     p = os.environ.get(PROGRESS_ENV)
-    return p if p and mp.current_process().name == 'MainProcess' else None
+    return p if p and threading.get_ident() not in _IN_ITEM else None
 
 def _write_progress(path:str, state:dict):
     "Replace the progress file `path` by `state` (JSON); progress is a courtesy, so a failure to write it is ignored."
@@ -505,8 +506,10 @@ def track(iterable:Iterable, total:int|None=None, desc:str|None=None, show:bool=
 
 # %% ../nbs/00_core.ipynb #c0f01d07
 def _guarded(fn, item):
+    _IN_ITEM.add(threading.get_ident())
     try: return True, fn(item)
     except Exception as e: return False, f'{type(e).__name__}: {e}'
+    finally: _IN_ITEM.discard(threading.get_ident())
 
 _CLIENTS: dict = {}
 
