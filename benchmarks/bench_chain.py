@@ -412,6 +412,11 @@ def main():
                 result['audio_aug_same_texts_across_workers'] = all(x.equals(t[0]) for x in t[1:])
                 say(f"audio_aug texts identical for {[r['workers'] for r in runs]} workers: {result['audio_aug_same_texts_across_workers']}")
             except FileNotFoundError: pass
+            # the evaluation's folds run in CMER_JOBS processes: the same predictions whatever the workers
+            pr = [pd.read_csv(Path(r['out'])/'results'/'predictions.csv') for r in runs if (Path(r['out'])/'results'/'predictions.csv').exists()]
+            if len(pr) == len(runs):
+                result['evaluate_same_predictions_across_workers'] = all(x.equals(pr[0]) for x in pr[1:])
+                say(f"evaluate predictions identical for {[r['workers'] for r in runs]} workers: {result['evaluate_same_predictions_across_workers']}")
         for r in runs:
             for name, e in r['extrapolated'].items():
                 say(f"  extrapolated, {r['workers']} worker(s), {name}: {e['total_minutes']} min = {e['s_per_utt']} s/utt "

@@ -125,19 +125,21 @@ def stats(r:dict, keys) -> dict:
 
 
 def emodb_part(work:Path) -> list:
-    "EmoDB 7 and 4 classes with cmer's default audio features."
+    "EmoDB 7 and 4 classes with cmer's default audio features: the chain's Whisper window and the default model's."
     from whisper_window import features, evaluate
     from cmer.corpus import read_emodb
     from cmer.mfcc import AudioSettings
     from cmer.chain import pipeline_steps
-    window = next(s for s in pipeline_steps() if s.name == 'mfcc').params['whisper_window']
-    clips = read_emodb(); feats, sec = features(window, clips, work, AudioSettings().whisper_fixed_s)
-    rows = []
-    for c in ('7', '4'):
-        r = evaluate(feats, clips, c)
-        rows.append(dict(data=f"EmoDB (real speech), {c} classes, leave-one-speaker-out", features=f"Whisper encoder ({window} window)", modality='audio',
-                         **stats(dict(cmer=[r['cmer']], probe=[r['probe']]), ('cmer', 'probe')), probe_settings=r['probe_settings'], cmer_l2=r['cmer_l2']))
-        log(f"EmoDB {c}: cmer {rows[-1]['cmer']:.3f}, probe {rows[-1]['probe']:.3f}")
+    from cmer.default_model import DEFAULT_AUDIO
+    chain_w = next(s for s in pipeline_steps() if s.name == 'mfcc').params['whisper_window']
+    clips = read_emodb(); rows = []
+    for window, who in dict.fromkeys([(chain_w, "the chain's default"), (DEFAULT_AUDIO['whisper_window'], "the default model's")]):
+        feats, sec = features(window, clips, work, AudioSettings().whisper_fixed_s)
+        for c in ('7', '4'):
+            r = evaluate(feats, clips, c)
+            rows.append(dict(data=f"EmoDB (real speech), {c} classes, leave-one-speaker-out", features=f"Whisper encoder ({window} window: {who})", modality='audio',
+                             **stats(dict(cmer=[r['cmer']], probe=[r['probe']]), ('cmer', 'probe')), probe_settings=r['probe_settings'], cmer_l2=r['cmer_l2']))
+            log(f"EmoDB {c}, {window}: cmer {rows[-1]['cmer']:.3f}, probe {rows[-1]['probe']:.3f}")
     return rows
 
 
