@@ -612,7 +612,8 @@ def parallel_map(fn:Callable, items:Iterable, n_jobs:int=1, desc:str|None=None, 
     if n_jobs == 1 or len(items) <= 1: gen = (_guarded(fn, x) for x in items)
     else:
         from joblib import Parallel, delayed
-        gen = Parallel(n_jobs=n_jobs, backend=backend, return_as='generator')(delayed(_guarded)(fn, x) for x in items)
+        f = _importable(fn) if backend in (None, 'loky') else fn      # to worker processes: a module's function by name (see `_importable`)
+        gen = Parallel(n_jobs=n_jobs, backend=backend, return_as='generator')(delayed(_guarded)(f, x) for x in items)
     try:
         for (ok, r), x in zip(track(gen, total=len(items), desc=desc, show=progress), items):   # track first: it counts the last item too
             results.append(r if ok else None)

@@ -178,12 +178,15 @@ class AudioSettings:
         return cls(kind='mfcc', n_mfcc=int(s['n_mfcc']), win_ms=1000 * s['win_length'] / s['sr'], hop_ms=1000 * s['hop_length'] / s['sr'],
                    n_mels=int(s['n_mels']), sr=int(s['sr']))
 
-def _audio_item(item, featurizer):
+def _audio_item(item, settings:dict):
     "One `(utt_id, path, ...)` item: its features (MFCC) or its samples (Whisper, encoded in batches afterwards), and a note."
+    # the settings travel as a plain dict: a featurizer defined in a notebook's kernel would be pickled by value, with
+    # the module's cache of loaded Whisper models (which do not pickle)
+    s = AudioSettings(**settings)
     utt, path = item[0], item[1]
     if not path: raise FileNotFoundError(f"{utt}: no audio file for this utterance")
-    y, info = read_audio(path, featurizer.settings.sr)
-    return (featurizer.transform([y])[0] if featurizer.settings.kind == 'mfcc' else y), info['note']
+    y, info = read_audio(path, s.sr)
+    return (AudioFeaturizer(s).transform([y])[0] if s.kind == 'mfcc' else y), info['note']
 
 _WHISPER = {}
 
@@ -226,7 +229,7 @@ class AudioFeaturizer:
 
     def files(self, items:list[tuple], n_jobs:int=1, desc:str|None=None, meta:dict|None=None):
         "Features of `(utt_id, path[, dialog])` items: `(Features, failures, notes, encoder windows or None)`."
-        res, fails = parallel_map(functools.partial(_audio_item, featurizer=self), items, n_jobs=n_jobs, desc=desc or self.name,
+        res, fails = parallel_map(functools.partial(_audio_item, settings=asdict(self.settings)), items, n_jobs=n_jobs, desc=desc or self.name,
                                   key=lambda it: it[0], progress=False)
         ok = [(it, r) for it, r in zip(items, res) if r is not None]
         n_win = None
