@@ -772,12 +772,14 @@ def train_model(data:CorpusData, train_idx:np.ndarray, model_cfg:ModelConfig|Non
             sp = [(a[has[a]], b[has[b]]) for a, b in splits]
             for p in (tc.pool_grid if data.feats[m].ragged else (None,)):
                 X = data.pooled(m, 'orig', p)[r_] if p else data.feats[m].data[r_]
-                for g, o in zip(grid, linear_oof(X, y, C, sp, grid, tc)): oof[j][(p, g)] = o
-                if ctx_ix is not None:
-                    from cmer.context import context_mean, REL_SAME, REL_OTHER, REL_UNKNOWN
-                    ci = np.where((ctx_ix[0] >= 0) & has[np.maximum(ctx_ix[0], 0)], ctx_ix[0], -1)
-                    Xc = np.hstack([X, *context_mean(X, ci, ctx_ix[1], groups=((REL_SAME,), (REL_OTHER,), (REL_UNKNOWN,)))])
-                    for g, o in zip(grid, linear_oof(Xc, y, C, sp, grid, tc)): sel[j][(p, g)] = o
+                if ctx_ix is None:
+                    for g, o in zip(grid, linear_oof(X, y, C, sp, grid, tc)): oof[j][(p, g)] = o
+                    continue
+                # with context only the candidates with it are scored and stacked: the ones without are never computed
+                from cmer.context import context_mean, REL_SAME, REL_OTHER, REL_UNKNOWN
+                ci = np.where((ctx_ix[0] >= 0) & has[np.maximum(ctx_ix[0], 0)], ctx_ix[0], -1)
+                Xc = np.hstack([X, *context_mean(X, ci, ctx_ix[1], groups=((REL_SAME,), (REL_OTHER,), (REL_UNKNOWN,)))])
+                for g, o in zip(grid, linear_oof(Xc, y, C, sp, grid, tc)): sel[j][(p, g)] = o
     else:
         for g in grid:
             cfg_g = replace(mc, context=0, l2=g, l2_audio=None, l2_video=None, l2_text=None)
@@ -792,7 +794,7 @@ def train_model(data:CorpusData, train_idx:np.ndarray, model_cfg:ModelConfig|Non
         rows = pool[use[pool, j]]
         s = {k: emotion_metrics(y[rows], o[rows].argmax(1))['ua'] for k, o in (sel[j] or oof[j]).items() if len(rows) and np.isfinite(o[rows]).all()}
         if not s: chosen[m] = (mc.branch_pool(m) if data.feats[m].ragged and mc.branch == 'stats' else None, mc.branch_l2(m)); continue
-        order = list(oof[j])       # ties: the candidate listed later (the stronger penalty of a pooling), then the first pooling
+        order = list(sel[j] or oof[j])       # ties: the candidate listed later (the stronger penalty of a pooling), then the first pooling
         chosen[m] = max(s, key=lambda k: (round(s[k], 9), k[1], -order.index(k)))
         scores[m] = {f"{k[0] or 'vector'} l2={k[1]:g}": round(v, 4) for k, v in s.items()}
     set_ = {}
