@@ -320,20 +320,21 @@ class BranchContext(nn.Module):
     def weights(self, m:str) -> list[torch.Tensor]:
         "The `(C, d)` weights of modality `m`'s same-, other- and unknown-speaker means."
         W = self.lin[m].weight; return [W[:, r * self.d:(r + 1) * self.d] for r in range(3)]
+    @staticmethod
+    def means(z:torch.Tensor, avail:torch.Tensor, idx:torch.Tensor, rel:torch.Tensor, j:int) -> list[torch.Tensor]:
+        "The `(T, d)` mean projection of modality `j` over each target's same-, other- and unknown-speaker context (zeros where there is none)."
+        valid = idx >= 0; ix = idx.clamp(min=0); T, B = idx.shape[0], z.shape[0]
+        has = avail[:, j][ix] & valid                                                       # (T, K)
+        parts = []
+        for r in (REL_SAME, REL_OTHER, REL_UNKNOWN):    # the mean as a sparse (T, B) matrix times the projections (no (T, K, d) copy)
+            t, k = (has & (rel == r)).nonzero(as_tuple=True)
+            n = torch.bincount(t, minlength=T).clamp(min=1).to(z.dtype)
+            A = torch.sparse_coo_tensor(torch.stack([t, ix[t, k]]), 1.0 / n[t], (T, B), check_invariants=False)
+            parts.append(torch.sparse.mm(A, z[:, j]))
+        return parts
     def forward(self, z:torch.Tensor, avail:torch.Tensor, idx:torch.Tensor, rel:torch.Tensor, modalities:Sequence[str]) -> torch.Tensor:
         "`(T, M, C)` context logits of T targets from every batch row's projections `z` `(B, M, d)`, which rows have which modality `avail` `(B, M)`, the targets' context `idx`, `rel` `(T, K)`."
-        valid = idx >= 0; ix = idx.clamp(min=0); out = []
-        T, B = idx.shape[0], z.shape[0]
-        for j, m in enumerate(modalities):
-            has = avail[:, j][ix] & valid                                                   # (T, K)
-            parts = []
-            for r in (REL_SAME, REL_OTHER, REL_UNKNOWN):    # the mean as a sparse (T, B) matrix times the projections (no (T, K, d) copy)
-                t, k = (has & (rel == r)).nonzero(as_tuple=True)
-                n = torch.bincount(t, minlength=T).clamp(min=1).to(z.dtype)
-                A = torch.sparse_coo_tensor(torch.stack([t, ix[t, k]]), 1.0 / n[t], (T, B), check_invariants=False)
-                parts.append(torch.sparse.mm(A, z[:, j]))
-            out.append(self.lin[m](torch.cat(parts, -1)))
-        return torch.stack(out, 1)
+        return torch.stack([self.lin[m](torch.cat(self.means(z, avail, idx, rel, j), -1)) for j, m in enumerate(modalities)], 1)
 
 class LateFusion(nn.Module):
     "Weighted sum of the used modalities' log-probabilities `(B, M, C)` (learnt positive weights), plus each used modality's class bias and a global one; weights and the weighted mean projection."

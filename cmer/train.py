@@ -10,20 +10,21 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 from .core import Features, features_dir, load_features, make_features, save_features, load_manifest, fingerprint, seed_everything, resolve_device
 from .context import context_index, gather_context, hide_speakers, REL_PAD
 from .corpus import load_utterances
 from .metrics import emotion_metrics     # WA, UA, F1: one definition for training, evaluation and baselines
-from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedModel, compute_losses,
+from .model import (MODALITIES, FEATURE_FILES, SEQUENTIAL, ModelConfig, UnifiedModel, BranchContext, compute_losses,
                         parse_modalities, modality_code, pool_stats)
 
 # %% auto #0
 __all__ = ['GENDER_IDS', 'synthetic_features', 'write_synthetic_features', 'CorpusData', 'make_data', 'feature_files',
            'audio_choice', 'load_data', 'pad_sequences', 'collate', 'batch_order', 'feature_stats', 'class_weights',
            'TrainConfig', 'validation_split', 'FitResult', 'ogm_ge', 'pool_kw', 'uni_logprobs', 'fit_gates',
-           'to_device', 'context_runs', 'context_batches', 'context_rows', 'fit', 'predict', 'inner_splits',
-           'linear_oof', 'train_model']
+           'to_device', 'context_runs', 'context_batches', 'context_rows', 'fit_unknown_context', 'fit', 'predict',
+           'inner_splits', 'linear_oof', 'train_model']
 
 # %% ../nbs/10_train.ipynb #0e3706d1
 def synthetic_features(table:pd.DataFrame, modalities:str|Sequence[str]='AVT', dims:dict|None=None, frames:tuple=(40, 120),
@@ -313,7 +314,8 @@ class TrainConfig:
     seed: int = 42
     threads: int = 1             # CPU threads for torch; fixed so that a re-run adds numbers in the same order
     device: str = 'auto'         # where the model and batches live: 'auto' (CMER_DEVICE, else CUDA when torch sees a GPU), 'cpu', 'cuda', 'cuda:N'
-    context_hide: float = 0.2    # with ModelConfig.context > 0: share of training targets whose context speakers read 'unknown' (so that prediction without diarization is trained)
+    context_hide: float = 0.2    # with ModelConfig.context > 0: share of training targets whose context speakers read 'unknown' (so that prediction without diarization is trained) ...
+    context_unknown: str = 'refit'   # ... except for per-branch context (`context_mode='linear'`) with 'refit': training sees every target's true relations, then each branch's unknown-speaker weights are fitted alone (`fit_unknown_context`); 'mixed': hidden during training as above
     tune: str = 'inner'          # 'inner' (`train_model`): each 'stats' branch's L2 penalty (from `l2_grid`) and the fusion weights are chosen on inner folds of the training speakers, then the model trains on every training utterance for `epochs`; 'val': early stopping on one held-out training speaker (the 'deep' recipe)
     inner_folds: int = 4         # 'inner': folds of the training speakers (fewer when there are fewer speakers; by utterance with one speaker)
     l2_grid: tuple = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)   # 'inner': the L2 penalties tried for each branch
@@ -335,6 +337,7 @@ class TrainConfig:
     def __post_init__(self):
         if self.select not in ('fused', 'branch'): raise ValueError(f"TrainConfig.select {self.select!r}: expected 'fused' or 'branch'")
         if self.tune not in ('inner', 'val'): raise ValueError(f"TrainConfig.tune {self.tune!r}: expected 'inner' or 'val'")
+        if self.context_unknown not in ('refit', 'mixed'): raise ValueError(f"TrainConfig.context_unknown {self.context_unknown!r}: expected 'refit' or 'mixed'")
         if self.val_by not in ('speaker', 'utterance'): raise ValueError(f"TrainConfig.val_by {self.val_by!r}: expected 'speaker' or 'utterance'")
         def _int(k, lo):
             v = getattr(self, k)
@@ -523,6 +526,46 @@ def _threads(n:int|None):
         finally: torch.set_num_threads(old)
     return cm()
 
+def _cosine(step:int, total:int, warmup:float) -> float:
+    "The learning-rate factor of `fit`'s schedule: linear warm-up over `warmup` of the steps, then cosine decay to 0."
+    warm = max(1, int(warmup * total))
+    return (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+def fit_unknown_context(model:UnifiedModel, data:CorpusData, train_idx:np.ndarray,
+                        ctx:tuple[np.ndarray, np.ndarray],   # the training targets' context (`context_rows` over the training rows)
+                        tc:TrainConfig|None=None) -> dict[str, float]:
+    "Fit each branch's unknown-speaker context weights (`BranchContext`) alone, on every training target with its context speakers hidden, the rest of the (trained) model frozen: class-weighted cross-entropy of the branch's own logits plus that context term, with the branch's L2 on the weights times its map, AdamW for `tc.epochs` full-batch steps with `fit`'s schedule. Returns each branch's training loss."
+    from cmer.context import REL_UNKNOWN
+    tc = tc or TrainConfig()
+    head = model.context_head
+    if not isinstance(head, BranchContext): raise ValueError("fit_unknown_context: the model has no per-branch context (ModelConfig.context_mode='linear')")
+    dev = next(model.parameters()).device
+    brows, cidx, crel, tpos = gather_context(np.asarray(train_idx, np.int64), *ctx)
+    crel = np.where(cidx >= 0, REL_UNKNOWN, 0)
+    model.eval(); losses = {}
+    with torch.no_grad():
+        b = to_device(collate(data, brows, max_frames=tc.max_frames, **pool_kw(model)), dev)
+        o = model(b)
+        ix, rl = (torch.as_tensor(a, dtype=torch.long, device=dev) for a in (cidx, crel))
+        tp = torch.as_tensor(tpos, dtype=torch.long, device=dev)
+    y = torch.from_numpy(data.labels[brows[tpos]]).to(dev)
+    cw = torch.from_numpy(class_weights(data.labels[train_idx], model.n_classes)).to(dev) if tc.class_weighted else None
+    for j, m in enumerate(model.modalities):
+        rows = o['avail'][tp, j]
+        if not bool(rows.any()): continue
+        with torch.no_grad(): mu = BranchContext.means(o['proj'], o['avail'], ix, rl, j)[2][rows]     # (t, d) the unknown-speaker mean
+        own, ym = o['uni'][tp, j][rows], y[rows]
+        ws = model.branch_weights(m); P = ws[0].detach() if model.stats and not model.cfg.stats_hidden and len(ws) == 2 else None
+        W = torch.zeros(model.n_classes, head.d, device=dev, requires_grad=True)
+        opt = torch.optim.AdamW([W], lr=tc.lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s_: _cosine(s_, tc.epochs, tc.warmup))
+        for _ in range(tc.epochs):
+            loss = F.cross_entropy(own + mu @ W.T, ym, weight=cw) + model.cfg.branch_l2(m) * ((W @ P if P is not None else W) ** 2).sum()
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        with torch.no_grad(): head.lin[m].weight[:, 2 * head.d:] = W
+        losses[m] = float(loss.detach())
+    return losses
+
 def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, model_cfg:ModelConfig|None=None,
         train_cfg:TrainConfig|None=None, progress:bool|str=True, desc:str='fit') -> FitResult:
     "Train a `UnifiedModel` on `train_idx`, early-stopping on `val_idx`; return the best model and the history."
@@ -546,11 +589,11 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
         lengths = data.lengths('audio') if 'audio' in data.modalities else None
         bs = len(train_idx) if tc.batch_size == 0 else max(min(8, tc.batch_size), min(tc.batch_size, len(train_idx) // max(1, tc.min_batches)))
         runs = context_runs(data.table, train_idx) if ctx_train is not None else None
+        refit = isinstance(model.context_head, BranchContext) and tc.context_unknown == 'refit'    # the unknown-speaker weights: fitted after training
         def batches(r): return batch_order(train_idx, bs, r, lengths) if ctx_train is None else context_batches(data.table, train_idx, bs, r, runs=runs)
         n_batches = len(batch_order(train_idx, bs, np.random.default_rng(0)) if ctx_train is None else batches(np.random.default_rng(0)))
-        total = max(1, tc.epochs * n_batches); warm = max(1, int(tc.warmup * total))
-        def lr_at(s): return (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warm) / max(1, total - warm))))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+        total = max(1, tc.epochs * n_batches)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s_: _cosine(s_, total, tc.warmup))
         two_views = mc.w_aug > 0
         per_branch, best_branch = tc.select == 'branch' and mc.fusion == 'late' and mc.uni_head == 'separate' and len(val_idx) > 0, {}
         history, best, best_state, bad_epochs = [], None, None, 0
@@ -564,7 +607,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
                     bt, fwd = b, None
                 else:      # the targets' context rows join the batch; the losses are the targets'
                     brows, cidx, crel, tpos = gather_context(bidx, *ctx_train)
-                    crel = hide_speakers(crel, tc.context_hide, rng)
+                    if not refit: crel = hide_speakers(crel, tc.context_hide, rng)
                     b = collate(data, brows, rng=rng, max_frames=tc.train_frames, **pk)
                     def fwd(b_): return model.forward_context(to_device(b_, dev), cidx, crel, tpos, use=_modality_dropout(b_['avail'], mc.modality_dropout, g).to(dev), recon=mc.w_recon > 0)
                     o, bt = fwd(b), {k: v[torch.from_numpy(tpos)] for k, v in b.items()}
@@ -609,6 +652,7 @@ def fit(data:CorpusData, train_idx:np.ndarray, val_idx:np.ndarray|None=None, mod
             for m, (_, _, st) in best_branch.items(): sd.update(st)
             model.load_state_dict(sd)
         model.eval()
+        if refit: fit_unknown_context(model, data, train_idx, ctx_train, tc)
         gates = None
         if mc.fusion == 'late' and len(val_idx) and (best_branch or mc.gate_fit == 'val'):
             lp, use = uni_logprobs(model, data, val_idx, tc.max_frames)
@@ -710,11 +754,6 @@ def inner_splits(table:pd.DataFrame, idx:np.ndarray, k:int=4, seed:int=42) -> li
     return [(idx[fold != j], idx[fold == j]) for j in range(k) if (fold == j).any() and (fold != j).any()]
 
 # %% ../nbs/10_train.ipynb #d4b2d59e
-def _cosine(step:int, total:int, warmup:float) -> float:
-    "The learning-rate factor of `fit`'s schedule: linear warm-up over `warmup` of the steps, then cosine decay to 0."
-    warm = max(1, int(warmup * total))
-    return (step + 1) / warm if step < warm else 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
 def linear_oof(X:np.ndarray,                 # `(n, d)` a modality's vectors (statistics, embeddings); rows without it are never read
                y:np.ndarray, n_classes:int,
                splits:list[tuple[np.ndarray, np.ndarray]], # inner (train, held-out) row indices, each only of rows that have the modality
