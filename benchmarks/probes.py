@@ -166,7 +166,12 @@ def text_part(work:Path) -> list:
     feats = load_features(p)
     data = make_data(table, {'text': feats}, list(rep['classes']))
     folds = loso_folds(data.table); y = data.labels
-    t = time.perf_counter(); cv = cross_validate(data, folds, ModelConfig(), TrainConfig(), subsets=False, progress=False); tc = time.perf_counter() - t
+    t = time.perf_counter(); cv = cross_validate(data, folds, ModelConfig(), TrainConfig(), subsets=False, keep_models=True, progress=False); tc = time.perf_counter() - t
+    # the same models with every speaker unknown, as `cmer predict` reads a conversation (no diarization)
+    from cmer.train import predict
+    from cmer.metrics import emotion_metrics
+    data_h = make_data(data.table.assign(speaker=None), {'text': feats}, list(rep['classes']))
+    hidden = [emotion_metrics(y[f['test']], predict(m, data_h, np.asarray(f['test']))['pred'])['ua'] for f, m in zip(folds, cv['models'])]
     E = feats.data[data.rows['text']]
     X = {}
     for k in (0, 4, 8, 16):
@@ -175,8 +180,9 @@ def text_part(work:Path) -> list:
     pr = probe_cv(X, y, folds, data.table.speaker.astype(str).to_numpy())
     row = dict(data="IEMOCAP transcripts (real), 4 classes, leave-one-session-out, past context", features='MiniLM', modality='text',
                **stats(dict(cmer=[[f['ua'] for f in cv['folds']]], probe=[[f['ua'] for f in pr['folds']]]), ('cmer', 'probe')),
-               probe_settings=[f"{f['setting']} C={f['params']['C']:g}" for f in pr['folds']], cmer_seconds=round(tc, 1))
-    log(f"IEMOCAP text: cmer {row['cmer']:.3f}, probe {row['probe']:.3f} (cmer {tc:.0f} s)")
+               probe_settings=[f"{f['setting']} C={f['params']['C']:g}" for f in pr['folds']], cmer_seconds=round(tc, 1),
+               cmer_speakers_unknown=float(np.mean(hidden)), cmer_speakers_unknown_std=float(np.std(hidden, ddof=1)), cmer_speakers_unknown_folds=hidden)
+    log(f"IEMOCAP text: cmer {row['cmer']:.3f} (speakers unknown {row['cmer_speakers_unknown']:.3f}), probe {row['probe']:.3f} (cmer {tc:.0f} s)")
     return [row]
 
 
@@ -197,6 +203,11 @@ def write_md(R:dict, path:Path):
     L += ["", "Per pairing seed (PAIRED, mean over the 5 folds):", ""]
     for r in R['rows'] + R['fused']:
         if 'per_seed' in r: L.append(f"- {r['features']} {r.get('modality', 'fused')}: " + '; '.join(f"{k} " + ' / '.join(f"{v:.3f}" for v in vs) for k, vs in r['per_seed'].items()))
+    for r in R['rows']:
+        if 'cmer_speakers_unknown' in r:
+            L += ["", f"{r['data']}: cmer's same models with every speaker unknown at test time (as `cmer predict` reads a conversation, "
+                  f"without diarization; the context weights for unknown speakers are fitted after training, `TrainConfig.context_unknown='refit'`): "
+                  f"{pm(r['cmer_speakers_unknown'], r['cmer_speakers_unknown_std'])} (" + ' / '.join(f"{v:.3f}" for v in r['cmer_speakers_unknown_folds']) + ")."]
     L += ["", f"Seeds {R.get('seeds')}; machine: {R['machine']}; {R['when']}."]
     path.write_text('\n'.join(L) + '\n')
 
