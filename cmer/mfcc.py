@@ -17,9 +17,9 @@ from .media import SR, read_audio, check_params, in_range, ParameterError
 
 # %% auto #0
 __all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'WHISPER_MEL', 'AUDIO_FEATURE_KINDS', 'MFCC_COLUMNS',
-           'mfcc_settings', 'mfcc', 'whisper_frames', 'WhisperEncoder', 'pack_windows', 'whisper_features',
-           'AudioSettings', 'AudioFeaturizer', 'frame_cosine', 'whisper_files', 'mfcc_files', 'whisper_available',
-           'resolve_audio_features', 'mfcc_step', 'mfcc_summary']
+           'mfcc_settings', 'one_blas_thread', 'mfcc', 'whisper_frames', 'WhisperEncoder', 'pack_windows',
+           'whisper_features', 'AudioSettings', 'AudioFeaturizer', 'frame_cosine', 'whisper_files', 'mfcc_files',
+           'whisper_available', 'resolve_audio_features', 'mfcc_step', 'mfcc_summary']
 
 # %% ../nbs/04_mfcc.ipynb #bdfb9ce9
 def mfcc_settings(n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40, sr:int=SR) -> dict:
@@ -34,11 +34,21 @@ def mfcc_settings(n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:in
     if not 0 < hop <= win: raise ParameterError(f"MFCC: hop {hop_ms} ms must be positive and at most the window {win_ms} ms")
     return dict(sr=sr, n_mfcc=n_mfcc, n_fft=1 << (win - 1).bit_length(), win_length=win, hop_length=hop, n_mels=n_mels)
 
+@functools.cache
+def _blas():
+    "numpy's BLAS libraries (looked up once, when the first features are computed: numpy and scipy are loaded by then)."
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController().select(user_api='blas')
+
+def one_blas_thread():
+    "Context: numpy's BLAS on one thread. OpenBLAS's float32 sums depend on its thread count (MFCCs differed by up to 6e-5 between 1 and 2 threads), so the features are computed on one, the same bits in a notebook, a worker process and a Dask worker; the steps parallelise over utterances instead."
+    return _blas().limit(limits=1)
+
 def mfcc(y:np.ndarray, **settings) -> np.ndarray:
     "MFCC frames of a mono signal, time first: float32 `(T, n_mfcc)`, T = 1 + len(y) // hop."
     import librosa
     s = settings or mfcc_settings()
-    return librosa.feature.mfcc(y=np.asarray(y, np.float32), center=True, **s).T.astype(np.float32)
+    with one_blas_thread(): return librosa.feature.mfcc(y=np.asarray(y, np.float32), center=True, **s).T.astype(np.float32)
 
 # %% ../nbs/04_mfcc.ipynb #c50c467f
 WHISPER_HOP, WHISPER_WINDOW = 320, 30 * SR   # samples of 16 kHz audio per encoder frame (20 ms), per encoder window (30 s)
@@ -93,7 +103,7 @@ class WhisperEncoder:
         "`(n_mels, 2 * frames)` log-mel of one window: 30 s ('full': the signal zero-padded; 'melpad': its own log-mel padded with zeros), `fixed_s` ('fixed') or the signal on the 20 ms grid ('trim')."
         y = self.fit(y)
         n = WHISPER_WINDOW if self.window == 'full' else len(y) if self.window == 'fixed' else max(1, -(-len(y) // WHISPER_HOP)) * WHISPER_HOP
-        m = self.fe(np.pad(y, (0, n - len(y))), padding=0)[:, :n // 160].astype(np.float32)
+        with one_blas_thread(): m = self.fe(np.pad(y, (0, n - len(y))), padding=0)[:, :n // 160].astype(np.float32)
         return np.pad(m, ((0, 0), (0, WHISPER_MEL - m.shape[1]))) if self.window == 'melpad' else m     # zeros: the normalised log-mel's 0
 
     def windows(self, ys:Sequence[np.ndarray]) -> list[np.ndarray]:
