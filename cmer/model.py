@@ -416,18 +416,26 @@ class UnifiedModel(nn.Module):
         ws = [p for n, p in self.encoders[m].named_parameters() if n.endswith('weight')]
         return ws + ([self.uni_heads[m][1].weight] if self.cfg.has_uni and self.cfg.uni_head == 'separate' else [])
 
+    def linear_map(self, m:str) -> torch.Tensor|None:
+        "The map into the shared space of modality `m`'s branch when it is a linear 'stats' branch with its own head (whose L2 penalty is on a classifier's product with this map); None otherwise."
+        ws = self.branch_weights(m)
+        return ws[0] if self.stats and not self.cfg.stats_hidden and len(ws) == 2 else None
+
+    @staticmethod
+    def classifier_penalty(W:torch.Tensor, P:torch.Tensor|None) -> torch.Tensor:
+        "The squared norm of classifier weights `W` `(C, d)` reading a branch: of their product with its linear map `P` (the linear classifier they are, as in logistic regression), or of `W` itself (`P` None)."
+        return ((W @ P if P is not None else W) ** 2).sum()
+
     def l2_penalty(self) -> torch.Tensor:
         "The L2 term of the 'stats' branches, each times its `ModelConfig.branch_l2`: a linear branch's penalty is on the product of its map and head (the linear classifier it is, as in logistic regression) plus `SCALE_L2` on each factor; with a hidden layer, on every weight."
         total = self.gender_head.weight.new_zeros(())
         if not self.stats: return total
         for m in self.modalities:
-            ws = self.branch_weights(m)
-            if not self.cfg.stats_hidden and len(ws) == 2:
-                pen = ((ws[1] @ ws[0]) ** 2).sum() + SCALE_L2 / max(self.cfg.branch_l2(m), 1e-12) * sum((w ** 2).sum() for w in ws)
+            ws, P = self.branch_weights(m), self.linear_map(m)
+            if P is not None: pen = self.classifier_penalty(ws[1], P) + SCALE_L2 / max(self.cfg.branch_l2(m), 1e-12) * sum((w ** 2).sum() for w in ws)
             else: pen = sum((w ** 2).sum() for w in ws)
             if isinstance(self.context_head, BranchContext):   # the branch's context weights, as its classifier: on their product with its map
-                for Wr in self.context_head.weights(m):
-                    pen = pen + (((Wr @ ws[0]) ** 2).sum() if not self.cfg.stats_hidden and len(ws) == 2 else (Wr ** 2).sum())
+                for Wr in self.context_head.weights(m): pen = pen + self.classifier_penalty(Wr, P)
             total = total + self.cfg.branch_l2(m) * pen
         return total
 

@@ -555,12 +555,12 @@ def fit_unknown_context(model:UnifiedModel, data:CorpusData, train_idx:np.ndarra
         if not bool(rows.any()): continue
         with torch.no_grad(): mu = BranchContext.means(o['proj'], o['avail'], ix, rl, j)[2][rows]     # (t, d) the unknown-speaker mean
         own, ym = o['uni'][tp, j][rows], y[rows]
-        ws = model.branch_weights(m); P = ws[0].detach() if model.stats and not model.cfg.stats_hidden and len(ws) == 2 else None
+        P = model.linear_map(m); P = P.detach() if P is not None else None        # only W learns
         W = torch.zeros(model.n_classes, head.d, device=dev, requires_grad=True)
         opt = torch.optim.AdamW([W], lr=tc.lr, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s_: _cosine(s_, tc.epochs, tc.warmup))
         for _ in range(tc.epochs):
-            loss = F.cross_entropy(own + mu @ W.T, ym, weight=cw) + model.cfg.branch_l2(m) * ((W @ P if P is not None else W) ** 2).sum()
+            loss = F.cross_entropy(own + mu @ W.T, ym, weight=cw) + model.cfg.branch_l2(m) * model.classifier_penalty(W, P)
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
         with torch.no_grad(): head.lin[m].weight[:, 2 * head.d:] = W
         losses[m] = float(loss.detach())
