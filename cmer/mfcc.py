@@ -17,9 +17,9 @@ from .media import SR, read_audio, check_params, in_range, ParameterError
 
 # %% auto #0
 __all__ = ['WHISPER_HOP', 'WHISPER_WINDOW', 'WHISPER_WINDOWS', 'WHISPER_MEL', 'AUDIO_FEATURE_KINDS', 'MFCC_COLUMNS',
-           'mfcc_settings', 'one_blas_thread', 'mfcc', 'whisper_frames', 'WhisperEncoder', 'pack_windows',
-           'whisper_features', 'AudioSettings', 'AudioFeaturizer', 'frame_cosine', 'whisper_files', 'mfcc_files',
-           'whisper_available', 'resolve_audio_features', 'mfcc_step', 'mfcc_summary']
+           'mfcc_settings', 'one_blas_thread', 'mfcc', 'ct2_variables', 'WhisperLayers', 'whisper_frames',
+           'WhisperEncoder', 'pack_windows', 'whisper_features', 'AudioSettings', 'AudioFeaturizer', 'frame_cosine',
+           'whisper_files', 'mfcc_files', 'whisper_available', 'resolve_audio_features', 'mfcc_step', 'mfcc_summary']
 
 # %% ../nbs/04_mfcc.ipynb #bdfb9ce9
 def mfcc_settings(n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40, sr:int=SR) -> dict:
@@ -50,6 +50,71 @@ def mfcc(y:np.ndarray, **settings) -> np.ndarray:
     s = settings or mfcc_settings()
     with one_blas_thread(): return librosa.feature.mfcc(y=np.asarray(y, np.float32), center=True, **s).T.astype(np.float32)
 
+# %% ../nbs/04_mfcc.ipynb #7b3e51a2
+_CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}   # CTranslate2's DataType enum (bfloat16: 5, not read)
+
+def ct2_variables(path:str|Path, prefix:str='encoder/') -> dict[str, np.ndarray]:
+    "The variables whose names start with `prefix` in a CTranslate2 `model.bin` (binary format 6; float32, int or float16 weights), by name less the prefix."
+    import struct
+    path = Path(path)
+    with open(path, 'rb') as f: b = memoryview(f.read())
+    o, out = 0, {}
+    def take(fmt):
+        nonlocal o
+        if o + struct.calcsize(fmt) > len(b): raise ValueError(f"{path}: truncated CTranslate2 model (ends at byte {len(b)})")
+        v = struct.unpack_from(fmt, b, o); o += struct.calcsize(fmt); return v[0]
+    def text():
+        nonlocal o
+        n = take('H'); s = bytes(b[o:o + n - 1]).decode('utf-8', 'replace'); o += n; return s
+    if (v := take('I')) != 6: raise ValueError(f"{path}: CTranslate2 binary format {v}, expected 6 (a model converted by CTranslate2 3.x or 4.x)")
+    text(); take('I')                                                    # the spec's name and revision
+    for _ in range(take('I')):
+        name, shape = text(), None
+        shape = [take('I') for _ in range(take('B'))]; dt, nb = take('B'), take('I')
+        if o + nb > len(b): raise ValueError(f"{path}: truncated CTranslate2 model (variable {name!r})")
+        if name.startswith(prefix):
+            if dt not in _CT2_DTYPES: raise ValueError(f"{path}: variable {name!r} has CTranslate2 type {dt}; float32, float16 or int weights are read")
+            out[name[len(prefix):]] = np.frombuffer(b, _CT2_DTYPES[dt], count=int(np.prod(shape, dtype=np.int64)), offset=o).reshape(shape).copy()
+        o += nb
+    return out
+
+class WhisperLayers:
+    "Whisper's encoder in torch, from the weights of a CTranslate2 Whisper model: the output of any of its layers (CTranslate2 gives only the last)."
+    def __init__(self, folder:str|Path, device:str='cpu'):
+        import torch
+        w = ct2_variables(Path(folder)/'model.bin')
+        if 'conv1/weight' not in w or 'num_heads' not in w: raise ValueError(f"{Path(folder)/'model.bin'}: not a CTranslate2 Whisper model (no encoder/conv1 or encoder/num_heads)")
+        self.heads = int(w.pop('num_heads')); self.device = device
+        self.w = {k: torch.from_numpy(np.asarray(v, np.float32)).to(device) for k, v in w.items()}
+        self.n_layers = sum(k.endswith('/ffn/linear_0/weight') for k in self.w)
+        self.n_mels, self.dim = self.w['conv1/weight'].shape[1], self.w['conv1/weight'].shape[0]
+
+    def _ln(self, x, k):
+        import torch.nn.functional as F
+        return F.layer_norm(x, x.shape[-1:], self.w[k + '/gamma'], self.w[k + '/beta'], 1e-5)
+    def _lin(self, x, k):
+        import torch.nn.functional as F
+        return F.linear(x, self.w[k + '/weight'], self.w[k + '/bias'])
+
+    def __call__(self, mel:np.ndarray, layer:int) -> np.ndarray:
+        "`(B, frames, d)` float32 output of `layer` (0: the convolutions and positions; 1..n: that block; `n_layers`: the last block with the final layer norm, CTranslate2's output) for log-mel `(B, n_mels, 2 * frames)`."
+        import torch, torch.nn.functional as F
+        if not 0 <= layer <= self.n_layers: raise ValueError(f"layer {layer}: this encoder has layers 0 to {self.n_layers}")
+        with torch.inference_mode():
+            x = torch.as_tensor(np.asarray(mel, np.float32), device=self.device)
+            x = F.gelu(F.conv1d(x, self.w['conv1/weight'], self.w['conv1/bias'], padding=1))
+            x = F.gelu(F.conv1d(x, self.w['conv2/weight'], self.w['conv2/bias'], stride=2, padding=1)).transpose(1, 2)
+            x = x + self.w['position_encodings/encodings'][:x.shape[1]]
+            B, T, d = x.shape; h = self.heads
+            for i in range(layer):
+                a, f = f'layer_{i}/self_attention', f'layer_{i}/ffn'
+                q, k, v = (t.reshape(B, T, h, d // h).transpose(1, 2) for t in self._lin(self._ln(x, a + '/layer_norm'), a + '/linear_0').split(d, -1))
+                x = x + self._lin(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, T, d), a + '/linear_1')
+                x = x + self._lin(F.gelu(self._lin(self._ln(x, f + '/layer_norm'), f + '/linear_0')), f + '/linear_1')
+            if layer == self.n_layers: x = self._ln(x, 'layer_norm')
+            return x.float().cpu().numpy()
+
+
 # %% ../nbs/04_mfcc.ipynb #c50c467f
 WHISPER_HOP, WHISPER_WINDOW = 320, 30 * SR   # samples of 16 kHz audio per encoder frame (20 ms), per encoder window (30 s)
 WHISPER_WINDOWS = ('full', 'trim', 'melpad', 'fixed')
@@ -66,13 +131,16 @@ class WhisperEncoder:
                  compute_type:str|None=None,     # None: int8 on cpu, float16 on cuda
                  threads:int=0,                  # CPU threads of one encoder pass (0: CTranslate2's default)
                  window:str='full',              # one of WHISPER_WINDOWS: 'full' (30 s, as Whisper was trained), 'trim', 'melpad', 'fixed'
-                 fixed_s:float=4.0):             # window='fixed': seconds every signal is zero-padded or centre-cut to
+                 fixed_s:float=4.0,              # window='fixed': seconds every signal is zero-padded or centre-cut to
+                 layer:int|None=None):           # None: the encoder's output (CTranslate2); k: the output of its k-th layer (torch, float32; `WhisperLayers`)
         import ctranslate2
         from faster_whisper.feature_extractor import FeatureExtractor
         from cmer.models import model_folder
         if device not in ('auto', 'cpu', 'cuda'): raise ValueError(f"device {device!r}: expected 'auto', 'cpu' or 'cuda'")
         if window not in WHISPER_WINDOWS: raise ValueError(f"window {window!r}: expected one of {WHISPER_WINDOWS}")
         if not (isinstance(fixed_s, (int, float)) and 0.02 <= fixed_s <= 30): raise ValueError(f"fixed_s={fixed_s!r}: expected seconds from 0.02 to 30")
+        if layer is not None and not (isinstance(layer, (int, np.integer)) and not isinstance(layer, bool) and layer >= 0):
+            raise ValueError(f"layer={layer!r}: expected None (the encoder's output) or a layer number from 0")
         if device == 'auto': device = 'cuda' if ctranslate2.get_cuda_device_count() > 0 else 'cpu'
         self.folder = model_folder(model, 'whisper-base')
         if not (self.folder/'model.bin').exists():
@@ -80,6 +148,14 @@ class WhisperEncoder:
                                        "Give the folder of a faster-whisper model, or a model name known to cmer.models (cmer models list).")
         self.device, self.window, self.fixed_s = device, window, float(fixed_s)
         self.fixed = max(1, int(round(fixed_s * SR / WHISPER_HOP))) * WHISPER_HOP      # samples of a 'fixed' window, on the 20 ms grid
+        self.layer, self.layers = (None if layer is None else int(layer)), None
+        if self.layer is not None:                                      # torch on the same weights: any layer, float32
+            try: self.layers = WhisperLayers(self.folder, 'cuda' if device == 'cuda' else 'cpu')
+            except (OSError, ValueError) as e: raise MissingResourceError(f"a readable CTranslate2 Whisper model in {self.folder}", str(e)) from None
+            if self.layer > self.layers.n_layers: raise ValueError(f"layer={layer}: {self.folder.name} has layers 0 to {self.layers.n_layers}")
+            self.compute_type, self.model, self.n_mels = 'float32', None, self.layers.n_mels
+            self.fe, self._sv = FeatureExtractor(feature_size=self.n_mels), ctranslate2.StorageView
+            return
         self.compute_type = compute_type or ('float16' if device == 'cuda' else 'int8')
         try: self.model = ctranslate2.models.Whisper(str(self.folder), device=device, compute_type=self.compute_type, intra_threads=threads)
         except (RuntimeError, ValueError) as e:
@@ -110,9 +186,10 @@ class WhisperEncoder:
         "Encoder output `(frames, d)` float32 of each signal of at most 30 s, each in a window of its own (windows of one length in one batch)."
         if self.window == 'trim' and len(ys) > 1: return [e for y in ys for e in self.windows([y])]   # lengths differ: one call each
         mel = np.ascontiguousarray(np.stack([self.mel(y) for y in ys]))
+        if self.layers is not None: return list(self.layers(mel, self.layer))
         return list(np.asarray(self.model.encode(self._sv.from_array(mel), to_cpu=True)).astype(np.float32))
 
-    def __repr__(self): return f"WhisperEncoder({self.folder.name}, {self.device}, {self.compute_type}, window={self.window!r}" + (f", fixed_s={self.fixed_s})" if self.window == 'fixed' else ')')
+    def __repr__(self): return f"WhisperEncoder({self.folder.name}, {self.device}, {self.compute_type}, window={self.window!r}" + (f", fixed_s={self.fixed_s}" if self.window == 'fixed' else '') + (f", layer={self.layer})" if self.layer is not None else ')')
 
 # %% ../nbs/04_mfcc.ipynb #6e831df6
 def pack_windows(lengths:Sequence[int],          # samples of each utterance (16 kHz)
@@ -180,6 +257,7 @@ class AudioSettings:
     whisper_fixed_s: float = 4.0       #          window 'fixed': seconds each signal is padded or cut to
     whisper_pack: bool = False         #          pack a dialog's consecutive utterances into shared windows (needs dialogs)
     whisper_gap: float = 0.5           #          silence between packed utterances (s)
+    whisper_layer: int|None = None     #          None: the encoder's output (CTranslate2); k: its k-th layer's output (torch, float32)
     sr: int = SR                       # sample rate of the signals (Hz)
 
     @classmethod
@@ -215,10 +293,11 @@ class AudioFeaturizer:
 
     @property
     def encoder(self) -> WhisperEncoder:
-        "The Whisper encoder (loaded on first use, shared by featurizers with the same model, device and window)."
+        "The Whisper encoder (loaded on first use, shared by featurizers with the same model, device, window and layer)."
         if self._enc is None:
-            s = self.settings; key = (s.whisper_model, self.device, s.whisper_window, s.whisper_fixed_s)
-            if key not in _WHISPER: _WHISPER[key] = WhisperEncoder(s.whisper_model, self.device, window=s.whisper_window, fixed_s=s.whisper_fixed_s)
+            s = self.settings; key = (s.whisper_model, self.device, s.whisper_window, s.whisper_fixed_s, s.whisper_layer)
+            if key not in _WHISPER: _WHISPER[key] = WhisperEncoder(s.whisper_model, self.device, window=s.whisper_window, fixed_s=s.whisper_fixed_s,
+                                                                   layer=s.whisper_layer)
             self._enc = _WHISPER[key]
         return self._enc
 
@@ -274,7 +353,7 @@ def frame_cosine(a:np.ndarray, b:np.ndarray) -> float:
 def whisper_files(items:list[tuple[str, str, str]], enc:WhisperEncoder, pack:bool=False, gap_s:float=0.5, n_jobs:int=1,
                   desc:str='whisper', meta:dict|None=None):
     "Whisper encoder features of `(utt_id, path, dialog)` items: `(Features, failures, notes, windows encoded)`; see `AudioFeaturizer.files`."
-    fz = AudioFeaturizer(AudioSettings(kind='whisper', whisper_window=enc.window, whisper_fixed_s=enc.fixed_s, whisper_pack=pack, whisper_gap=gap_s), encoder=enc)
+    fz = AudioFeaturizer(AudioSettings(kind='whisper', whisper_window=enc.window, whisper_fixed_s=enc.fixed_s, whisper_pack=pack, whisper_gap=gap_s, whisper_layer=enc.layer), encoder=enc)
     return fz.files(items, n_jobs=n_jobs, desc=desc, meta=meta)
 
 # %% ../nbs/04_mfcc.ipynb #932023f3
@@ -308,7 +387,8 @@ def _feature_meta(name:str, fz:AudioFeaturizer, settings:dict) -> tuple[dict, fl
     if fz.name == 'mfcc': return dict(kind=name, layout='(T, n_mfcc) per utterance, time first', source='librosa.feature.mfcc', **settings), settings['hop_length'] / settings['sr']
     e, s = fz.encoder, fz.settings
     return dict(kind=name, layout='(T, 512) per utterance, time first, one frame per 20 ms (T = samples at 16 kHz // 320)',
-                source=f'ctranslate2 Whisper.encode ({e.folder.name})', model=e.folder.name, device=e.device, compute_type=e.compute_type,
+                source=f'ctranslate2 Whisper.encode ({e.folder.name})' if e.layer is None else f'layer {e.layer} of the {e.folder.name} encoder (torch, cmer.mfcc.WhisperLayers)',
+                layer=e.layer, model=e.folder.name, device=e.device, compute_type=e.compute_type,
                 window=s.whisper_window, fixed_s=s.whisper_fixed_s if s.whisper_window == 'fixed' else None, packed=s.whisper_pack,
                 gap_s=s.whisper_gap if s.whisper_pack else None, frame_seconds=WHISPER_HOP / SR), WHISPER_HOP / SR
 
@@ -333,7 +413,7 @@ def _audio_features(run:StepRun, out:Path, df:pd.DataFrame, src:dict, aug:pd.Dat
     if 'whisper' in fzs:
         e, w = fzs['whisper'].encoder, base.whisper_window
         rep['whisper_encoder'] = dict(model=str(e.folder), device=e.device, compute_type=e.compute_type, window=w,
-                                      fixed_s=base.whisper_fixed_s if w == 'fixed' else None, pack=base.whisper_pack)
+                                      fixed_s=base.whisper_fixed_s if w == 'fixed' else None, pack=base.whisper_pack, layer=e.layer)
     for name, items in sets.items():
         t0 = time.perf_counter()
         fz = fzs[name.removesuffix('_aug')]
@@ -362,10 +442,11 @@ MFCC_COLUMNS = ['utt_id', 'wav', 'video', 'start', 'end', 'dialog']
 def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, hop_ms:float=10.0, n_mels:int=40,
               audio_features:str='auto',         # 'auto' (Whisper and MFCC when the Whisper model is at hand, else MFCC), 'mfcc', 'whisper' or 'both'
               whisper_model:str|None=None,       # registry name or CTranslate2 Whisper folder (None: whisper-base, the ASR model)
-              whisper_device:str='cpu',          # 'cpu' (int8), 'cuda' (float16) or 'auto'
+              whisper_device:str='cpu',          # 'cpu', 'cuda' or 'auto' (whisper_layer=None: int8 on cpu, float16 on cuda)
               whisper_window:str='trim',         # one of WHISPER_WINDOWS: 'trim' (measured on EmoDB), 'full', 'melpad', 'fixed'
               whisper_fixed_s:float=4.0,         # whisper_window='fixed': seconds each utterance is zero-padded or centre-cut to
               whisper_pack:bool=False,           # pack consecutive utterances of one dialog into shared 30 s windows
+              whisper_layer:int|None=3,          # k: the output of the encoder's k-th layer (torch; 3: chosen on EmoDB, benchmarks/whisper_layers.md); None: its output (CTranslate2)
               force:bool=False) -> dict:
     "Audio features of the utterances' audio (wavs, or clips' audio tracks) and of the augmented wavs -> `<out>/features/mfcc.npz`, `mfcc_aug.npz` and/or `whisper.npz`, `whisper_aug.npz`; return the manifest."
     check_params('mfcc', [('audio_features', audio_features, audio_features in ('auto', *AUDIO_FEATURE_KINDS), f"'auto' or one of {list(AUDIO_FEATURE_KINDS)}"),
@@ -374,7 +455,9 @@ def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, h
                           ('whisper_device', whisper_device, whisper_device in ('cpu', 'cuda', 'auto'), "'cpu', 'cuda' or 'auto'"),
                           ('whisper_model', whisper_model, whisper_model is None or isinstance(whisper_model, (str, Path)), 'None, a model name or a folder'),
                           ('whisper_pack', whisper_pack, isinstance(whisper_pack, bool) and not (whisper_pack and whisper_window == 'fixed'),
-                           "true or false (false with whisper_window='fixed')"), ('force', force, isinstance(force, bool), 'true or false')])
+                           "true or false (false with whisper_window='fixed')"),
+                          ('whisper_layer', whisper_layer, whisper_layer is None or (isinstance(whisper_layer, int) and not isinstance(whisper_layer, bool) and whisper_layer >= 0),
+                           'None or a layer number from 0'), ('force', force, isinstance(force, bool), 'true or false')])
     settings = mfcc_settings(n_mfcc, win_ms, hop_ms, n_mels)        # (checks their ranges: before any work)
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
     chosen, why = resolve_audio_features(audio_features, whisper_model)
@@ -382,6 +465,7 @@ def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, h
     params = dict(corpus=str(corpus), out=str(out), n_mfcc=n_mfcc, win_ms=win_ms, hop_ms=hop_ms, n_mels=n_mels, audio_features=audio_features)
     if 'whisper' in kinds: params.update(whisper_model=whisper_model, whisper_device=whisper_device, whisper_window=whisper_window,
                                          whisper_fixed_s=whisper_fixed_s, whisper_pack=whisper_pack)
+    if 'whisper' in kinds: params['whisper_layer'] = whisper_layer
     df = load_utterances(out)
     src = dict(zip(df.utt_id, audio_sources(df)))          # a wav, or a clip whose audio track is the utterance's (MELD)
     aug_m = load_manifest(out, 'audio_aug')
@@ -398,7 +482,8 @@ def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, h
                        n_utterances=len(df))
         else: _audio_features(run, out, df, src, aug, kinds, settings, dict(chosen=chosen, asked=audio_features, why=why), whisper_device,
                               AudioSettings(n_mfcc=n_mfcc, win_ms=win_ms, hop_ms=hop_ms, n_mels=n_mels, whisper_model=whisper_model,
-                                            whisper_window=whisper_window, whisper_fixed_s=whisper_fixed_s, whisper_pack=whisper_pack))
+                                            whisper_window=whisper_window, whisper_fixed_s=whisper_fixed_s, whisper_pack=whisper_pack,
+                                            whisper_layer=whisper_layer))
     return run.manifest
 
 def mfcc_summary(out:str|Path) -> str:
