@@ -96,23 +96,26 @@ class WhisperLayers:
         import torch.nn.functional as F
         return F.linear(x, self.w[k + '/weight'], self.w[k + '/bias'])
 
-    def __call__(self, mel:np.ndarray, layer:int) -> np.ndarray:
-        "`(B, frames, d)` float32 output of `layer` (0: the convolutions and positions; 1..n: that block; `n_layers`: the last block with the final layer norm, CTranslate2's output) for log-mel `(B, n_mels, 2 * frames)`."
+    def __call__(self, mel:np.ndarray, layer:int|Sequence[int]) -> np.ndarray|list[np.ndarray]:
+        "`(B, frames, d)` float32 output of `layer` (0: the convolutions and positions; 1..n: that block; `n_layers`: the last block with the final layer norm, CTranslate2's output) for log-mel `(B, n_mels, 2 * frames)`; a list of layers: their outputs, from one pass."
         import torch, torch.nn.functional as F
-        if not 0 <= layer <= self.n_layers: raise ValueError(f"layer {layer}: this encoder has layers 0 to {self.n_layers}")
+        want = [layer] if isinstance(layer, (int, np.integer)) else list(layer)
+        if not want or not all(0 <= l <= self.n_layers for l in want): raise ValueError(f"layer {layer}: this encoder has layers 0 to {self.n_layers}")
+        out = {}
         with torch.inference_mode():
             x = torch.as_tensor(np.asarray(mel, np.float32), device=self.device)
             x = F.gelu(F.conv1d(x, self.w['conv1/weight'], self.w['conv1/bias'], padding=1))
             x = F.gelu(F.conv1d(x, self.w['conv2/weight'], self.w['conv2/bias'], stride=2, padding=1)).transpose(1, 2)
             x = x + self.w['position_encodings/encodings'][:x.shape[1]]
             B, T, d = x.shape; h = self.heads
-            for i in range(layer):
+            if 0 in want: out[0] = x.float().cpu().numpy()
+            for i in range(max(want)):
                 a, f = f'layer_{i}/self_attention', f'layer_{i}/ffn'
                 q, k, v = (t.reshape(B, T, h, d // h).transpose(1, 2) for t in self._lin(self._ln(x, a + '/layer_norm'), a + '/linear_0').split(d, -1))
                 x = x + self._lin(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, T, d), a + '/linear_1')
                 x = x + self._lin(F.gelu(self._lin(self._ln(x, f + '/layer_norm'), f + '/linear_0')), f + '/linear_1')
-            if layer == self.n_layers: x = self._ln(x, 'layer_norm')
-            return x.float().cpu().numpy()
+                if i + 1 in want: out[i + 1] = (self._ln(x, 'layer_norm') if i + 1 == self.n_layers else x).float().cpu().numpy()
+        return out[layer] if isinstance(layer, (int, np.integer)) else [out[l] for l in want]
 
 
 # %% ../nbs/04_mfcc.ipynb #c50c467f
