@@ -111,7 +111,10 @@ def paired_part(seeds:list[int], work:Path) -> tuple[list, list, dict]:
         fused.append(dict(data=f"PAIRED ({len(seeds)} pairing seeds)", features=f"{audio} audio, FER face embeddings, MiniLM", **stats(r, ('cmer', 'late', 'probe_late', 'probe_early')),
                           per_seed={k: [float(np.mean(v)) for v in r[k]] for k in ('cmer', 'late', 'probe_late', 'probe_early')},
                           fused_on={c: float(np.mean(v)) for c, v in r['fused_on'].items()}, gates=r['gates']))
-    return rows, fused, dict(seeds=seeds)
+    from cmer.chain import pipeline_steps
+    layer = next(s for s in pipeline_steps() if s.name == 'mfcc').params.get('whisper_layer')
+    return rows, fused, dict(seeds=seeds, paired_whisper='the last layer' if layer is None else f'layer {layer}',
+                             paired_when=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
 
 
 def stats(r:dict, keys) -> dict:
@@ -131,15 +134,17 @@ def emodb_part(work:Path) -> list:
     from cmer.mfcc import AudioSettings
     from cmer.chain import pipeline_steps
     from cmer.default_model import DEFAULT_AUDIO
-    chain_w = next(s for s in pipeline_steps() if s.name == 'mfcc').params['whisper_window']
+    chain = next(s for s in pipeline_steps() if s.name == 'mfcc').params
     clips = read_emodb(); rows = []
-    for window, who in dict.fromkeys([(chain_w, "the chain's default"), (DEFAULT_AUDIO['whisper_window'], "the default model's")]):
-        feats, sec = features(window, clips, work, AudioSettings().whisper_fixed_s)
+    for window, layer, who in dict.fromkeys([(chain['whisper_window'], chain.get('whisper_layer'), "the chain's default"),
+                                             (DEFAULT_AUDIO['whisper_window'], DEFAULT_AUDIO.get('whisper_layer'), "the default model's")]):
+        feats, sec = features(window, clips, work, AudioSettings().whisper_fixed_s, layer)
+        at = 'the last layer' if layer is None else f'layer {layer}'
         for c in ('7', '4'):
             r = evaluate(feats, clips, c)
-            rows.append(dict(data=f"EmoDB (real speech), {c} classes, leave-one-speaker-out", features=f"Whisper encoder ({window} window: {who})", modality='audio',
+            rows.append(dict(data=f"EmoDB (real speech), {c} classes, leave-one-speaker-out", features=f"Whisper encoder ({window} window, {at}: {who})", modality='audio',
                              **stats(dict(cmer=[r['cmer']], probe=[r['probe']]), ('cmer', 'probe')), probe_settings=r['probe_settings'], cmer_l2=r['cmer_l2']))
-            log(f"EmoDB {c}, {window}: cmer {rows[-1]['cmer']:.3f}, probe {rows[-1]['probe']:.3f}")
+            log(f"EmoDB {c}, {window}, {at}: cmer {rows[-1]['cmer']:.3f}, probe {rows[-1]['probe']:.3f}")
     return rows
 
 
@@ -208,7 +213,9 @@ def write_md(R:dict, path:Path):
             L += ["", f"{r['data']}: cmer's same models with every speaker unknown at test time (as `cmer predict` reads a conversation, "
                   f"without diarization; the context weights for unknown speakers are fitted after training, `TrainConfig.context_unknown='refit'`): "
                   f"{pm(r['cmer_speakers_unknown'], r['cmer_speakers_unknown_std'])} (" + ' / '.join(f"{v:.3f}" for v in r['cmer_speakers_unknown_folds']) + ")."]
-    L += ["", f"Seeds {R.get('seeds')}; machine: {R['machine']}; {R['when']}."]
+    L += ["", f"PAIRED rows: the chain's features of {R.get('paired_when', 'before 2026-12-04 19:30 UTC')}, Whisper audio from "
+          f"{R.get('paired_whisper', 'the last layer (through CTranslate2), the chain default then; the EmoDB rows read layer 3, the default since')}.",
+          "", f"Seeds {R.get('seeds')}; machine: {R['machine']}; {R['when']}."]
     path.write_text('\n'.join(L) + '\n')
 
 

@@ -33,14 +33,14 @@ HERE = Path(__file__).resolve().parent
 DATA_LABEL = 'real (EmoDB speech)'
 
 
-def features(window:str, table, cache:Path, fixed_s:float):
-    "Whisper encoder features of every clip with `window`, cached; and the encoder seconds per clip."
+def features(window:str, table, cache:Path, fixed_s:float, layer:int|None=None):
+    "Whisper encoder features of every clip with `window` (and encoder `layer`; None: its output through CTranslate2), cached; and the encoder seconds per clip."
     from cmer.core import load_features, save_features
     from cmer.mfcc import AudioFeaturizer, AudioSettings
-    tag = f"{window}{fixed_s:g}" if window == 'fixed' else window
+    tag = (f"{window}{fixed_s:g}" if window == 'fixed' else window) + ('' if layer is None else f'_L{layer}')
     p, pt = cache/f'emodb_whisper_{tag}.npz', cache/f'emodb_whisper_{tag}.json'
     if p.exists() and pt.exists(): return load_features(p), json.loads(pt.read_text())['seconds_per_clip']
-    fz = AudioFeaturizer(AudioSettings(kind='whisper', whisper_window=window, whisper_fixed_s=fixed_s))
+    fz = AudioFeaturizer(AudioSettings(kind='whisper', whisper_window=window, whisper_fixed_s=fixed_s, whisper_layer=layer))
     fz.encoder                                                            # load the model before timing
     t0 = time.perf_counter()
     feats, fails, _, _ = fz.files(list(zip(table.utt_id, table.wav)))
