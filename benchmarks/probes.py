@@ -16,13 +16,14 @@ Rows (UA, mean ± sd over the test folds; PAIRED: over every (pairing seed, fold
   recording), built with `cmer demo-corpus --speech emodb --seed S` for each pairing seed and the chain's feature
   steps: audio MFCC, audio Whisper, video (FER2013 face embeddings), text (MiniLM); leave-one-session-out;
 - EmoDB (real speech) 7 and 4 classes, leave-one-speaker-out, cmer's default audio features (Whisper encoder, the
-  window step 04 uses by default);
-- IEMOCAP transcripts (real), 4 classes, leave-one-session-out, MiniLM sentence embeddings, past context.
+  window and layer step 04 uses by default, and those of the default model of `cmer predict`);
+- IEMOCAP transcripts (real), 4 classes, leave-one-session-out, MiniLM sentence embeddings (the chain's; --text-features adds
+  rows on mpnet or on both concatenated), past context.
 Fused rows (PAIRED, MFCC and Whisper audio): cmer's fused model, `late` = late fusion (product of the probabilities)
 of cmer's own single-modality models, `probe_late` = the same of the three probes, `probe_early` = the probe on the
 concatenated pooled features of all three.
 
-    python benchmarks/probes.py [--seeds 42,1,2] [--only paired,emodb,text] [--work /tmp/cmer_bench]
+    python benchmarks/probes.py [--seeds 42,1,2] [--only paired,emodb,text] [--text-features minilm] [--work /tmp/cmer_bench]
 
 Builds what it needs under --work (the PAIRED corpora and their feature stores, EmoDB's Whisper features, the
 IEMOCAP embeddings) and writes benchmarks/results/probes.json and benchmarks/probes.md; a part named in --only
@@ -148,8 +149,27 @@ def emodb_part(work:Path) -> list:
     return rows
 
 
-def text_part(work:Path) -> list:
-    "IEMOCAP transcripts with past context: cmer's text model and the probe with the same context."
+TEXT_FEATURES = {'minilm': 'MiniLM', 'mpnet': 'mpnet', 'minilm+mpnet': 'MiniLM and mpnet, concatenated'}
+
+
+def text_embeddings(work:Path, table, model:str):
+    "Sentence embeddings of `table.transcript` by `model` ('minilm', 'mpnet', or 'minilm+mpnet': both, concatenated), cached under `work`."
+    from cmer.core import make_features, save_features, load_features
+    if '+' in model:
+        parts = [text_embeddings(work, table, m) for m in model.split('+')]
+        return make_features(table.utt_id.tolist(), np.hstack([f.data for f in parts]), meta=dict(kind='text', model=model), ragged=False)
+    p = work/f'iemocap_{model}.npz'
+    if not p.exists():
+        from cmer.text_embed import TextFeaturizer
+        X = TextFeaturizer(model=model).transform(table.transcript.tolist())
+        save_features(p, make_features(table.utt_id.tolist(), X, meta=dict(kind='text', model=model), ragged=False))
+    f = load_features(p)
+    if list(f.ids) != table.utt_id.tolist(): raise ValueError(f"{p}: its utterances are not the table's; delete it to rebuild")
+    return f
+
+
+def text_part(work:Path, features:str='minilm') -> list:
+    "IEMOCAP transcripts with past context: cmer's text model and the probe with the same context, on the sentence embeddings `features`."
     import torch, pandas as pd
     from cmer.core import get_config, make_features, save_features, load_features
     from cmer.corpus import read_flat_csv, apply_label_map
@@ -163,12 +183,7 @@ def text_part(work:Path) -> list:
     d = get_config().data_dir
     df, _ = read_flat_csv(d/'iemocap.csv'); table, rep = apply_label_map(df, '4class')
     table = table[table.transcript.str.strip() != ''].reset_index(drop=True)
-    p = work/'iemocap_minilm.npz'
-    if not p.exists():
-        from cmer.text_embed import TextFeaturizer
-        X = TextFeaturizer().transform(table.transcript.tolist())
-        save_features(p, make_features(table.utt_id.tolist(), X, meta=dict(kind='text', model='minilm'), ragged=False))
-    feats = load_features(p)
+    feats = text_embeddings(work, table, features)
     data = make_data(table, {'text': feats}, list(rep['classes']))
     folds = loso_folds(data.table); y = data.labels
     t = time.perf_counter(); cv = cross_validate(data, folds, ModelConfig(), TrainConfig(), subsets=False, keep_models=True, progress=False); tc = time.perf_counter() - t
@@ -183,11 +198,11 @@ def text_part(work:Path) -> list:
         if k == 0: X['k=0'] = E; continue
         same, other = context_mean(E, *context_index(data.table, k)); X[f'k={k}'] = np.hstack([E, same, other])
     pr = probe_cv(X, y, folds, data.table.speaker.astype(str).to_numpy())
-    row = dict(data="IEMOCAP transcripts (real), 4 classes, leave-one-session-out, past context", features='MiniLM', modality='text',
+    row = dict(data="IEMOCAP transcripts (real), 4 classes, leave-one-session-out, past context", features=TEXT_FEATURES[features], modality='text',
                **stats(dict(cmer=[[f['ua'] for f in cv['folds']]], probe=[[f['ua'] for f in pr['folds']]]), ('cmer', 'probe')),
                probe_settings=[f"{f['setting']} C={f['params']['C']:g}" for f in pr['folds']], cmer_seconds=round(tc, 1),
                cmer_speakers_unknown=float(np.mean(hidden)), cmer_speakers_unknown_std=float(np.std(hidden, ddof=1)), cmer_speakers_unknown_folds=hidden)
-    log(f"IEMOCAP text: cmer {row['cmer']:.3f} (speakers unknown {row['cmer_speakers_unknown']:.3f}), probe {row['probe']:.3f} (cmer {tc:.0f} s)")
+    log(f"IEMOCAP text ({features}): cmer {row['cmer']:.3f} (speakers unknown {row['cmer_speakers_unknown']:.3f}), probe {row['probe']:.3f} (cmer {tc:.0f} s)")
     return [row]
 
 
@@ -222,22 +237,25 @@ def write_md(R:dict, path:Path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--seeds', default='42,1,2'); ap.add_argument('--only', default='paired,emodb,text')
+    ap.add_argument('--text-features', default='minilm', help=f"the text part's sentence embeddings, comma-separated, one row each: {', '.join(TEXT_FEATURES)}")
     ap.add_argument('--work', default='/tmp/cmer_bench')
     ap.add_argument('--results', default=str(HERE/'results'/'probes.json')); ap.add_argument('--md', default=str(HERE/'probes.md'))
     a = ap.parse_args(argv)
     from cmer.core import atomic_json
     work = Path(a.work); work.mkdir(parents=True, exist_ok=True)
-    path = Path(a.results); R = json.loads(path.read_text()) if path.exists() else dict(rows=[], fused=[])
+    path = Path(a.results)
     only = a.only.split(',')
-    def keep(r, part): return not (('PAIRED' in r['data'] and part == 'paired') or ('EmoDB' in r['data'] and part == 'emodb') or ('IEMOCAP' in r['data'] and part == 'text'))
+    tf = a.text_features.split(',')
+    if set(tf) - set(TEXT_FEATURES): raise SystemExit(f"--text-features: expected some of {list(TEXT_FEATURES)}")
+    if set(only) - {'paired', 'emodb', 'text'}: raise SystemExit(f"--only: expected some of paired, emodb, text, not {a.only!r}")
+    def keep(r, part): return not (('PAIRED' in r['data'] and part == 'paired') or ('EmoDB' in r['data'] and part == 'emodb')
+                                   or ('IEMOCAP' in r['data'] and part == 'text' and r['features'] in [TEXT_FEATURES[f] for f in tf]))
     for part in only:
-        R['rows'] = [r for r in R['rows'] if keep(r, part)]; R['fused'] = [r for r in R['fused'] if keep(r, part)]
-        if part == 'paired':
-            rows, fused, meta = paired_part([int(s) for s in a.seeds.split(',')], work); R['rows'] += rows; R['fused'] += fused; R.update(meta)
-        elif part == 'emodb': R['rows'] += emodb_part(work)
-        elif part == 'text': R['rows'] += text_part(work)
-        else: raise SystemExit(f"--only: unknown part {part!r}")
-        R.update(machine=f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}", when=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
+        rows, fused, meta = (paired_part([int(s) for s in a.seeds.split(',')], work) if part == 'paired' else
+                             (emodb_part(work), [], {}) if part == 'emodb' else ([r for f in tf for r in text_part(work, f)], [], {}))
+        R = json.loads(path.read_text()) if path.exists() else dict(rows=[], fused=[])    # read now: another part may have run meanwhile
+        R['rows'] = [r for r in R['rows'] if keep(r, part)] + rows; R['fused'] = [r for r in R['fused'] if keep(r, part)] + fused
+        R.update(meta, machine=f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}", when=time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
         atomic_json(path, R); write_md(R, Path(a.md))
     print(Path(a.md).read_text())
 
