@@ -69,8 +69,7 @@ def ct2_variables(path:str|Path, prefix:str='encoder/') -> dict[str, np.ndarray]
     if (v := take('I')) != 6: raise ValueError(f"{path}: CTranslate2 binary format {v}, expected 6 (a model converted by CTranslate2 3.x or 4.x)")
     text(); take('I')                                                    # the spec's name and revision
     for _ in range(take('I')):
-        name, shape = text(), None
-        shape = [take('I') for _ in range(take('B'))]; dt, nb = take('B'), take('I')
+        name = text(); shape = [take('I') for _ in range(take('B'))]; dt, nb = take('B'), take('I')
         if o + nb > len(b): raise ValueError(f"{path}: truncated CTranslate2 model (variable {name!r})")
         if name.startswith(prefix):
             if dt not in _CT2_DTYPES: raise ValueError(f"{path}: variable {name!r} has CTranslate2 type {dt}; float32, float16 or int weights are read")
@@ -157,14 +156,13 @@ class WhisperEncoder:
             except (OSError, ValueError) as e: raise MissingResourceError(f"a readable CTranslate2 Whisper model in {self.folder}", str(e)) from None
             if self.layer > self.layers.n_layers: raise ValueError(f"layer={layer}: {self.folder.name} has layers 0 to {self.layers.n_layers}")
             self.compute_type, self.model, self.n_mels = 'float32', None, self.layers.n_mels
-            self.fe, self._sv = FeatureExtractor(feature_size=self.n_mels), ctranslate2.StorageView
-            return
-        self.compute_type = compute_type or ('float16' if device == 'cuda' else 'int8')
-        try: self.model = ctranslate2.models.Whisper(str(self.folder), device=device, compute_type=self.compute_type, intra_threads=threads)
-        except (RuntimeError, ValueError) as e:
-            raise MissingResourceError(f"a loadable CTranslate2 Whisper model in {self.folder} on {device} ({self.compute_type})",
-                                       f"CTranslate2 could not load it: {e}") from None
-        self.n_mels = int(self.model.n_mels)
+        else:
+            self.compute_type = compute_type or ('float16' if device == 'cuda' else 'int8')
+            try: self.model = ctranslate2.models.Whisper(str(self.folder), device=device, compute_type=self.compute_type, intra_threads=threads)
+            except (RuntimeError, ValueError) as e:
+                raise MissingResourceError(f"a loadable CTranslate2 Whisper model in {self.folder} on {device} ({self.compute_type})",
+                                           f"CTranslate2 could not load it: {e}") from None
+            self.n_mels = int(self.model.n_mels)
         self.fe, self._sv = FeatureExtractor(feature_size=self.n_mels), ctranslate2.StorageView
 
     def fit(self, y:np.ndarray) -> np.ndarray:
@@ -467,8 +465,7 @@ def mfcc_step(corpus:str|Path, out:str|Path, n_mfcc:int=20, win_ms:float=25.0, h
     kinds = AUDIO_FEATURE_KINDS[chosen]
     params = dict(corpus=str(corpus), out=str(out), n_mfcc=n_mfcc, win_ms=win_ms, hop_ms=hop_ms, n_mels=n_mels, audio_features=audio_features)
     if 'whisper' in kinds: params.update(whisper_model=whisper_model, whisper_device=whisper_device, whisper_window=whisper_window,
-                                         whisper_fixed_s=whisper_fixed_s, whisper_pack=whisper_pack)
-    if 'whisper' in kinds: params['whisper_layer'] = whisper_layer
+                                         whisper_fixed_s=whisper_fixed_s, whisper_pack=whisper_pack, whisper_layer=whisper_layer)
     df = load_utterances(out)
     src = dict(zip(df.utt_id, audio_sources(df)))          # a wav, or a clip whose audio track is the utterance's (MELD)
     aug_m = load_manifest(out, 'audio_aug')
