@@ -58,7 +58,7 @@ def iemocap_text_table(data_dir:str|Path|None=None) -> pd.DataFrame:
     return df[df.transcript.str.strip() != ''].reset_index(drop=True)
 
 # %% ../nbs/20a_default_model.ipynb #a4176beb
-DEFAULT_AUDIO = dict(kind='whisper', whisper_window='full')     # the audio branch's features (see benchmarks/whisper_window.md)
+DEFAULT_AUDIO = dict(kind='whisper', whisper_window='full', whisper_layer=3)   # the audio branch's features (benchmarks/whisper_window.md, whisper_layers.md)
 
 def text_features(table:pd.DataFrame, model:str='minilm'):
     "Sentence embeddings of `table.transcript` as a `Features` named by utterance id, its featurizer described in the meta."
@@ -255,7 +255,9 @@ def _pool(b:dict) -> str:
 
 def _audio_desc(b:dict) -> str:
     f = (b.get('features') or {}).get('featurizer') or {}
-    if f.get('kind') == 'whisper': return f"Whisper-base encoder ({f.get('whisper_window')} window), 512-d per 20 ms, 16 kHz"
+    if f.get('kind') == 'whisper':
+        layer = 'last layer' if f.get('whisper_layer') is None else f"layer {f['whisper_layer']}"
+        return f"Whisper-base encoder ({layer}, {f.get('whisper_window')} window), 512-d per 20 ms, 16 kHz"
     return "20 MFCC per 10 ms, 16 kHz"
 
 def _weights(f:dict) -> str:
