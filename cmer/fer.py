@@ -80,13 +80,15 @@ def weights_digest(state:dict) -> str:
     return h.hexdigest()
 
 @torch.no_grad()
-def fer_predict(model:nn.Module, faces:np.ndarray, batch:int=512, channels_last:bool=False) -> tuple[np.ndarray, np.ndarray]:
-    "Embeddings `(n, 256)` and class probabilities `(n, 7)` of uint8 faces `(n, 48, 48)` (identity view)."
+def fer_predict(model:nn.Module, faces:np.ndarray, batch:int=512, channels_last:bool=False, pad:bool=False) -> tuple[np.ndarray, np.ndarray]:
+    "Embeddings `(n, 256)` and class probabilities `(n, 7)` of uint8 faces `(n, 48, 48)` (identity view); `pad`: a short batch is zero-padded to `batch` faces, so that a face's output does not depend on torch's thread count."
     model.eval()
     embs, probs = [], []
     for i in range(0, len(faces), batch):
-        x = face_views(faces[i:i + batch])
-        e = model.embed(x.contiguous(memory_format=torch.channels_last) if channels_last else x)
+        chunk = faces[i:i + batch]; n = len(chunk)
+        if pad and n < batch: chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), chunk.dtype)])
+        x = face_views(chunk)
+        e = model.embed(x.contiguous(memory_format=torch.channels_last) if channels_last else x)[:n]
         embs.append(e.numpy()); probs.append(F.softmax(model.head(e), 1).numpy())
     if not embs: return np.zeros((0, ARCH['emb']), np.float32), np.zeros((0, ARCH['n_classes']), np.float32)
     return np.concatenate(embs), np.concatenate(probs)

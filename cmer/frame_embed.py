@@ -44,7 +44,7 @@ class FerFrameEncoder:
     def encode(self, images:np.ndarray) -> dict:
         "`{'emb': (n, 256), 'probs': (n, 7)}` for RGB uint8 crops `(n, S, S, 3)`."
         from cmer.fer import fer_predict
-        if self.device == 'cpu': emb, probs = fer_predict(self.model, _to_gray48(images), batch=self.batch_size, channels_last=True)   # 2x faster on CPU
+        if self.device == 'cpu': emb, probs = fer_predict(self.model, _to_gray48(images), batch=self.batch_size, channels_last=True, pad=True)   # channels_last: 2x faster on CPU; pad: see below
         else: emb, probs = self._encode_gpu(_to_gray48(images))
         return dict(emb=emb.astype(np.float32), probs=probs.astype(np.float32))
     def _encode_gpu(self, faces:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
