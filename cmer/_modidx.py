@@ -262,6 +262,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'cmer.default_model.face_branch_metrics': ( 'default_model.html#face_branch_metrics',
                                                                                 'cmer/default_model.py'),
                                     'cmer.default_model.fer4': ('default_model.html#fer4', 'cmer/default_model.py'),
+                                    'cmer.default_model.fer4_means': ('default_model.html#fer4_means', 'cmer/default_model.py'),
                                     'cmer.default_model.fit_fusion': ('default_model.html#fit_fusion', 'cmer/default_model.py'),
                                     'cmer.default_model.fuse_logprobs': ('default_model.html#fuse_logprobs', 'cmer/default_model.py'),
                                     'cmer.default_model.iemocap_text_table': ( 'default_model.html#iemocap_text_table',

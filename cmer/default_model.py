@@ -20,7 +20,7 @@ from .baselines import emodb_table as baseline_emodb_table
 # %% auto #0
 __all__ = ['DEFAULT_CLASSES', 'CLASS_NAMES', 'EMODB4', 'AUDIO_TEST_SPEAKERS', 'TEXT_TEST_SESSION', 'DEFAULT_AUDIO',
            'BRANCH_MODEL', 'FACE_INDEX', 'FORMAT', 'FILES', 'emodb_table', 'iemocap_text_table', 'text_features',
-           'audio_features', 'train_branch', 'fer4', 'face_branch_metrics', 'fuse_logprobs', 'fit_fusion',
+           'audio_features', 'train_branch', 'fer4', 'fer4_means', 'face_branch_metrics', 'fuse_logprobs', 'fit_fusion',
            'paired_branch_logprobs', 'paired_evaluation', 'build_default_model', 'record_predict_check', 'model_card',
            'default_model_dir', 'load_default_model']
 
@@ -105,6 +105,15 @@ def fer4(probs7:np.ndarray) -> np.ndarray:
     p = np.asarray(probs7, np.float64)[:, FACE_INDEX]
     return (p / np.clip(p.sum(1, keepdims=True), 1e-12, None)).astype(np.float32)
 
+def fer4_means(encoder, face_sets:list) -> list:
+    "Per set of face crops (`(n, S, S, 3)` uint8; None or empty: no face), the mean of the FER CNN's 4-class probabilities (`fer4`), or None; every set's faces go through `encoder` in one pass of full batches."
+    from cmer.frame_embed import encode_batches
+    has = [f is not None and len(f) > 0 for f in face_sets]
+    sel = [f for f, h in zip(face_sets, has) if h]
+    if not sel: return [None] * len(face_sets)
+    probs = iter(np.split(fer4(encode_batches(encoder, np.concatenate(sel))['probs']), np.cumsum([len(s) for s in sel])[:-1]))
+    return [next(probs).mean(0).astype(np.float32) if h else None for h in has]
+
 def face_branch_metrics(data_dir:str|Path|None=None, split:str='test') -> dict:
     "The FER CNN's 4-class metrics (via `fer4`) on a FER2013 split."
     from cmer.fer import load_fer2013, load_fer_encoder, fer_predict
@@ -177,10 +186,8 @@ def paired_branch_logprobs(paired_out:str|Path, emo:pd.DataFrame, fa, txt:pd.Dat
             keep_t = ~txt.session.isin([k, TEXT_TEST_SESSION]).to_numpy()
             logp['audio'][rows] = branch(emo_s, fa, keep_a, a_ids); logp['text'][rows] = branch(txt, ft, keep_t, t_ids)
     st, enc = load_frames(out), load_frame_encoder('fer')
-    for i, u in enumerate(table.utt_id):
-        if u not in st: continue
-        f = st[u]
-        if f['face'].any(): logp['video'][i] = np.log(np.clip(fer4(enc.encode(f['images'][f['face']])['probs']).mean(0), 1e-8, None))
+    for i, m in enumerate(fer4_means(enc, [st[u]['images'][st[u]['face']] if u in st else None for u in table.utt_id])):
+        if m is not None: logp['video'][i] = np.log(np.clip(m, 1e-8, None))
     return table.assign(label_id=y), logp
 
 # %% ../nbs/20a_default_model.ipynb #c1be2edb

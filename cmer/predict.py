@@ -342,12 +342,8 @@ def _video_features(pred:Predictor, faces:list[dict], transcripts:list[str]) -> 
     vf = pred.featurizers['video']
     has = [bool(len(f['face']) and f['face'].any()) for f in faces]
     if pred.video_kind == 'fer4':
-        from cmer.default_model import fer4
-        from cmer.frame_embed import encode_batches
-        sel = [f['images'][f['face']] for f, h in zip(faces, has) if h]        # every segment's faces in one pass of full batches
-        if not sel: return [None] * len(faces)
-        probs = iter(np.split(fer4(encode_batches(vf.encoder, np.concatenate(sel))['probs']), np.cumsum([len(s) for s in sel])[:-1]))
-        return [next(probs).mean(0).astype(np.float32) if h else None for h in has]
+        from cmer.default_model import fer4_means
+        return fer4_means(vf.encoder, [f['images'][f['face']] if h else None for f, h in zip(faces, has)])
     return vf.transform([f if h else None for f, h in zip(faces, has)], transcripts)
 
 def segment_features(pred:Predictor, y:np.ndarray|None, segs:list[tuple[float, float]], faces:list[dict]|None,
