@@ -170,9 +170,8 @@ def text_embeddings(work:Path, table, model:str):
 
 def text_part(work:Path, features:str='minilm') -> list:
     "IEMOCAP transcripts with past context: cmer's text model and the probe with the same context, on the sentence embeddings `features`."
-    import torch, pandas as pd
-    from cmer.core import get_config, make_features, save_features, load_features
-    from cmer.corpus import read_flat_csv, apply_label_map
+    import torch
+    from cmer.default_model import iemocap_text_table, DEFAULT_CLASSES
     from cmer.train import make_data, TrainConfig
     from cmer.model import ModelConfig
     from cmer.evaluate import cross_validate
@@ -180,17 +179,15 @@ def text_part(work:Path, features:str='minilm') -> list:
     from cmer.context import context_index, context_mean
     from cmer.protocols import loso_folds
     torch.set_num_threads(1)
-    d = get_config().data_dir
-    df, _ = read_flat_csv(d/'iemocap.csv'); table, rep = apply_label_map(df, '4class')
-    table = table[table.transcript.str.strip() != ''].reset_index(drop=True)
+    table = iemocap_text_table()                          # iemocap.csv, 4 classes, transcripts that are not empty
     feats = text_embeddings(work, table, features)
-    data = make_data(table, {'text': feats}, list(rep['classes']))
+    data = make_data(table, {'text': feats}, DEFAULT_CLASSES)
     folds = loso_folds(data.table); y = data.labels
     t = time.perf_counter(); cv = cross_validate(data, folds, ModelConfig(), TrainConfig(), subsets=False, keep_models=True, progress=False); tc = time.perf_counter() - t
     # the same models with every speaker unknown, as `cmer predict` reads a conversation (no diarization)
     from cmer.train import predict
     from cmer.metrics import emotion_metrics
-    data_h = make_data(data.table.assign(speaker=None), {'text': feats}, list(rep['classes']))
+    data_h = make_data(data.table.assign(speaker=None), {'text': feats}, DEFAULT_CLASSES)
     hidden = [emotion_metrics(y[f['test']], predict(m, data_h, np.asarray(f['test']))['pred'])['ua'] for f, m in zip(folds, cv['models'])]
     E = feats.data[data.rows['text']]
     X = {}

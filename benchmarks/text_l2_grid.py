@@ -27,16 +27,14 @@ SESSIONS = ['1', '2', '3', '4', '5']
 def run(features:str, grid:tuple, seeds:list[int], work:Path) -> dict:
     "Per session: the held-out UA of each seed with the default grid (first seed) and with `grid`, and of the seeds' mean probabilities."
     import torch
-    from cmer.core import get_config
-    from cmer.corpus import read_flat_csv, apply_label_map
+    from cmer.default_model import iemocap_text_table, DEFAULT_CLASSES
     from cmer.train import make_data, TrainConfig, train_model, predict
     from cmer.model import ModelConfig
     from cmer.metrics import emotion_metrics
     from probes import text_embeddings
     torch.set_num_threads(1)
-    df, _ = read_flat_csv(get_config().data_dir/'iemocap.csv'); table, rep = apply_label_map(df, '4class')
-    table = table[table.transcript.str.strip() != ''].reset_index(drop=True)
-    data = make_data(table, {'text': text_embeddings(work, table, features)}, list(rep['classes']))
+    table = iemocap_text_table()                          # iemocap.csv, 4 classes, transcripts that are not empty (as probes.py)
+    data = make_data(table, {'text': text_embeddings(work, table, features)}, DEFAULT_CLASSES)
     y, sess = data.labels, data.table.session.astype(str).to_numpy()
     R = dict(default=dict(grid=list(TrainConfig().l2_grid), ua=[], l2=[]), fine=dict(grid=list(grid), ua=[], l2=[], ua_seeds=[], ua_mean_probs=[]), seconds=0.0)
     t0 = time.perf_counter()
@@ -64,13 +62,13 @@ def write_md(J:dict, path:Path):
     L = ["# The text branch's L2 grid (IEMOCAP transcripts, real)", "", __doc__.split('\n\n')[1].strip(), "",
          "Regenerate with `python benchmarks/text_l2_grid.py`. UA per held-out session (1-5), mean ± sd over sessions.", "",
          "| features | setting | L2 chosen per session | UA per session | mean ± sd |", "|---|---|---|---|---|"]
+    g = lambda vs: ', '.join(f'{v:g}' for v in vs)
     for f, R in J['runs'].items():
-        L.append(f"| {f} | default grid ({', '.join(f'{v:g}' for v in R['default']['grid'])}), seed {R['seeds'][0]} | {', '.join(f'{v:g}' for v in R['default']['l2'])} | "
-                 f"{' / '.join(f'{v:.3f}' for v in R['default']['ua'])} | {ms(R['default']['ua'])} |")
-        L.append(f"| {f} | grid {', '.join(f'{v:g}' for v in R['fine']['grid'])}, seed {R['seeds'][0]} | {', '.join(f'{v:g}' for v in R['fine']['l2'])} | "
-                 f"{' / '.join(f'{v:.3f}' for v in R['fine']['ua'])} | {ms(R['fine']['ua'])} |")
-        L.append(f"| {f} | same grid, probabilities of seeds {', '.join(map(str, R['seeds']))} averaged | | "
-                 f"{' / '.join(f'{v:.3f}' for v in R['fine']['ua_mean_probs'])} | {ms(R['fine']['ua_mean_probs'])} |")
+        D, F = R['default'], R['fine']
+        for setting, l2, ua in ((f"default grid ({g(D['grid'])}), seed {R['seeds'][0]}", g(D['l2']), D['ua']),
+                                (f"grid {g(F['grid'])}, seed {R['seeds'][0]}", g(F['l2']), F['ua']),
+                                (f"same grid, probabilities of seeds {', '.join(map(str, R['seeds']))} averaged", '', F['ua_mean_probs'])):
+            L.append(f"| {f} | {setting} | {l2} | {' / '.join(f'{v:.3f}' for v in ua)} | {ms(ua)} |")
     L.append("")
     for f, R in J['runs'].items():
         d = np.asarray(R['fine']['ua']) - np.asarray(R['default']['ua']); e = np.asarray(R['fine']['ua_mean_probs']) - np.asarray(R['fine']['ua'])
