@@ -52,12 +52,8 @@ GOAL = 0.78
 
 def load_table():
     "The IEMOCAP 4-class utterance table with a transcript, as benchmarks/probes.py's text part reads it."
-    from cmer.core import get_config
-    from cmer.corpus import read_flat_csv, apply_label_map
-    d = get_config().data_dir
-    df, _ = read_flat_csv(d/'iemocap.csv'); table, rep = apply_label_map(df, '4class')
-    table = table[table.transcript.str.strip() != ''].reset_index(drop=True)
-    return table, list(rep['classes'])
+    from cmer.default_model import iemocap_text_table, DEFAULT_CLASSES
+    return iemocap_text_table(), list(DEFAULT_CLASSES)
 
 
 def frozen_embeddings(table, work:Path) -> np.ndarray:
