@@ -238,9 +238,13 @@ def plot_embedding(pred:dict, labels:np.ndarray, classes:Sequence[str], modaliti
 FEATS = {m: names[0] for m, names in FEATURE_FILES.items()}     # modality -> its default feature file ('audio' -> 'mfcc')
 
 def featurizer_record(data) -> dict:
-    "`{modality: description}` of the featurizers that made the features `data` holds (each feature file's meta keeps its own): what a checkpoint stores for `cmer predict`."
+    "`{modality: description}` of the featurizers that made the features `data` holds (each feature file's meta keeps its own): what a checkpoint stores for `cmer predict` (a text featurizer's lexical map itself, not its file)."
+    from cmer.text_embed import LexicalMap
     fmeta, names = data.provenance.get('features', {}), FEATS | data.provenance.get('feature_names', {})
-    return {m: fmeta[names[m]]['meta']['featurizer'] for m in data.modalities if 'featurizer' in (fmeta.get(names[m], {}).get('meta') or {})}
+    rec = {m: fmeta[names[m]]['meta']['featurizer'] for m in data.modalities if 'featurizer' in (fmeta.get(names[m], {}).get('meta') or {})}
+    if (rec.get('text') or {}).get('lexical'):          # the map's file (checked against its hash) into the record
+        rec['text'] = dict(rec['text'], lexical_map=LexicalMap.from_record(rec['text']['lexical_map'], Path(fmeta[names['text']]['path']).parent).record())
+    return rec
 
 def save_model(path:str|Path, model, data:CorpusData, meta:dict|None=None) -> Path:
     "Save `model` (trained on `data`) as a checkpoint that `cmer predict --model` can use: the featurizers that made `data`'s features go into its meta."

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
 from .core import (StepRun, Columns, get_config, load_manifest, manifest_is_current, step_dir, features_dir, make_features,
-                       save_features, load_features, seed_everything, resolve_device, from_fields, track)
+                       save_features, load_features, seed_everything, resolve_device, from_fields, track, atomic_path, sha256 as file_sha256)
 from .corpus import load_utterances
 from .models import model_dir, MODELS
 from .text_aug import load_augmented
 from .media import check_params, in_range, is_device
 
 # %% auto #0
-__all__ = ['BATCH_SIZE', 'TEXT_COLUMNS', 'load_encoder', 'embed', 'TextSettings', 'TextFeaturizer', 'augmented_view',
-           'text_embed_step', 'text_embed_summary']
+__all__ = ['BATCH_SIZE', 'LEXICAL_DIM', 'TEXT_COLUMNS', 'load_encoder', 'embed', 'LexicalMap', 'TextSettings', 'TextFeaturizer',
+           'augmented_view', 'text_embed_step', 'text_embed_summary']
 
 # %% ../nbs/07_text_embed.ipynb #ee670be3
 BATCH_SIZE = {'cpu': 64, 'cuda': 256}   # sentences per forward pass by device kind (a GPU wants larger batches)
@@ -50,21 +50,105 @@ def embed(encoder, texts:Sequence[str], batch_size:int|None=None, normalize:bool
                                 show_progress_bar=False)
     return X
 
+# %% ../nbs/07_text_embed.ipynb #0ab161c4
+LEXICAL_DIM = 512   # the chain's lexical view: SVD components of the transcripts' word 1-2-gram TF-IDF (benchmarks/text_lexical.md); 0: off
+
+def _clean(text) -> str: return ' '.join(str(text).split()) if text is not None and text == text else ''
+
+class LexicalMap:
+    "A label-free lexical view of transcripts: word 1-2-gram TF-IDF (sublinear tf, terms in >= 2 transcripts, unit rows) on its top truncated-SVD components."
+    def __init__(self, vocabulary:Sequence[str], idf:np.ndarray, components:np.ndarray):
+        self.vocabulary = [str(v) for v in vocabulary]
+        self.idf, self.components = np.asarray(idf, np.float64), np.asarray(components, np.float32)
+        V = len(self.vocabulary)
+        if self.idf.shape != (V,) or self.components.ndim != 2 or self.components.shape[1] != V or not V:
+            raise ValueError(f"LexicalMap: {V} terms, idf {self.idf.shape}, components {self.components.shape}; expected (V,) and (d, V), V >= 1")
+        self._vec = None
+
+    @property
+    def dim(self) -> int: return self.components.shape[0]
+
+    @staticmethod
+    def _vectorizer(**kw):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True, **kw)
+
+    @classmethod
+    def fit(cls, texts:Sequence[str], dim:int=LEXICAL_DIM, seed:int=0) -> LexicalMap:
+        "The map of `texts` (a corpus's transcripts): at most `dim` components, fewer where the corpus has fewer terms or texts (ARPACK: the same subspace whatever `seed`)."
+        from sklearn.decomposition import TruncatedSVD
+        texts = [_clean(t) for t in texts]
+        v = cls._vectorizer(min_df=2)
+        try: T = v.fit_transform(texts)
+        except ValueError as e: raise ValueError(f"LexicalMap: no word is in 2 or more of the {len(texts)} transcripts: nothing to fit ({e})") from e
+        d = min(int(dim), T.shape[1] - 1, T.shape[0] - 1)
+        if d < 1: raise ValueError(f"LexicalMap: {T.shape[0]} transcripts with {T.shape[1]} shared term(s) are too few for a lexical view")
+        svd = TruncatedSVD(d, algorithm='arpack', random_state=seed).fit(T)   # exact: the randomized solver's last components move with its seed
+        return cls(sorted(v.vocabulary_, key=v.vocabulary_.get), v.idf_, svd.components_)
+
+    def tfidf(self, texts:Sequence[str]):
+        "The sparse `(n, V)` TF-IDF rows of `texts` on the fitted vocabulary and IDF weights."
+        if self._vec is None:
+            self._vec = self._vectorizer(vocabulary=self.vocabulary); self._vec.idf_ = self.idf
+        return self._vec.transform([_clean(t) for t in texts])
+
+    def transform(self, texts:Sequence[str]) -> np.ndarray:
+        "The `(n, dim)` float32 lexical view of `texts` (a text without a known term: zeros)."
+        return np.asarray(self.tfidf(texts) @ self.components.T.astype(np.float64), dtype=np.float32)
+
+    def record(self) -> dict:
+        "The map as plain lists and tensors: what a checkpoint stores (`torch.load(weights_only=True)` reads it back)."
+        import torch
+        return dict(vocabulary=list(self.vocabulary), idf=torch.from_numpy(self.idf.copy()), components=torch.from_numpy(self.components.copy()))
+
+    @classmethod
+    def from_record(cls, r:dict, base:str|Path|None=None) -> LexicalMap:
+        "A map from `record`'s dict, or from a reference to the file `save` wrote (`file`, relative to `base` unless absolute; `sha256`)."
+        if 'file' in r: return cls.load(Path(base or '.')/r['file'], r.get('sha256'))
+        return cls(r['vocabulary'], np.asarray(r['idf']), np.asarray(r['components']))
+
+    def save(self, path:str|Path) -> Path:
+        "Write the map to one `.npz` file, atomically."
+        with atomic_path(path) as tmp:
+            with open(tmp, 'wb') as f: np.savez(f, vocabulary=np.asarray(self.vocabulary, dtype=str), idf=self.idf, components=self.components)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path:str|Path, sha256:str|None=None) -> LexicalMap:
+        "The map `save` wrote to `path`; with `sha256`, only if the file still has that hash."
+        path = Path(path)
+        if not path.exists(): raise FileNotFoundError(f"lexical map {path} does not exist; run step 07 text_embed again to write it")
+        if sha256 and (h := file_sha256(path)) != sha256:
+            raise ValueError(f"lexical map {path} has sha256 {h[:12]}…, not the {sha256[:12]}… its features were made with; run step 07 text_embed again")
+        try:
+            with np.load(path, allow_pickle=False) as z: return cls(z['vocabulary'].tolist(), z['idf'], z['components'])
+        except (KeyError, ValueError, OSError) as e: raise ValueError(f"{path}: not a cmer lexical map ({e})") from e
+
+    def __repr__(self): return f"LexicalMap({len(self.vocabulary)} terms -> {self.dim})"
+
 # %% ../nbs/07_text_embed.ipynb #186bf698
 @dataclass(frozen=True)
 class TextSettings:
-    "How a sentence becomes the text modality: a sentence-transformers encoder and L2 normalisation."
+    "How a sentence becomes the text modality: a sentence-transformers encoder, L2 normalisation and, optionally, a lexical view appended."
     model: str = 'minilm'        # a cmer.models name or a sentence-transformers folder
     normalize: bool = True       # unit-length embeddings
+    lexical: int = 0             # the `LexicalMap`'s dimensions appended to the embedding (the map fitted on the corpus's transcripts); 0: none
 
 _TEXT_ENCODERS = {}
 
 class TextFeaturizer:
-    "The text featurizer of the chain (step 07) and of `cmer predict`: sentences → `(n, d)` float32 embeddings."
+    "The text featurizer of the chain (step 07) and of `cmer predict`: sentences → `(n, d)` float32 embeddings (and their lexical view)."
     modality, name = 'text', 'text'
-    def __init__(self, settings:TextSettings|None=None, device:str|None='auto', batch_size:int|None=None, **kw):
+    def __init__(self, settings:TextSettings|None=None, device:str|None='auto', batch_size:int|None=None,
+                 lexical_map:LexicalMap|None=None, # the fitted map `settings.lexical` needs
+                 lexical_ref:dict|None=None,       # where the map was saved (`file`: its name next to the features; `sha256`): what `describe` records
+                 **kw):
         self.settings = settings or TextSettings(**kw)
         self.device, self.batch_size, self._enc = resolve_device(device), batch_size, None
+        self.lexical_map, self.lexical_ref = lexical_map, lexical_ref
+        if self.settings.lexical and (lexical_map is None or lexical_map.dim != self.settings.lexical):
+            raise ValueError(f"TextFeaturizer: lexical={self.settings.lexical} needs a fitted LexicalMap of that many dimensions "
+                             f"(step 07 text_embed fits one on the corpus's transcripts), not {lexical_map!r}")
 
     @property
     def encoder(self):
@@ -76,28 +160,40 @@ class TextFeaturizer:
         return self._enc
 
     @property
-    def dim(self) -> int: return self.encoder.get_embedding_dimension()
+    def dim(self) -> int: return self.encoder.get_embedding_dimension() + self.settings.lexical
 
     @staticmethod
     def clean(text) -> str:
         "The sentence as embedded: whitespace collapsed, `''` for a missing one."
-        return ' '.join(str(text).split()) if text is not None and text == text else ''
+        return _clean(text)
 
     def transform(self, texts:Sequence[str], progress:bool=False, desc:str='sentences') -> np.ndarray:
         "Embeddings `(n, d)` float32 of `texts` (whitespace collapsed; `progress`: a bar over the batches); an empty text is an error, since it has no embedding."
         texts = [self.clean(t) for t in texts]
         if '' in texts: raise ValueError(f"TextFeaturizer: text {texts.index('')} is empty; leave empty transcripts out (they have no text modality)")
-        return embed(self.encoder, texts, batch_size=self.batch_size, normalize=self.settings.normalize, progress=progress, desc=desc)
+        X = embed(self.encoder, texts, batch_size=self.batch_size, normalize=self.settings.normalize, progress=progress, desc=desc)
+        return np.hstack([X, self.lexical_map.transform(texts)]) if self.settings.lexical else X
 
     def describe(self) -> dict:
         "What a checkpoint stores to rebuild this featurizer."
         spec = MODELS.get(self.settings.model)
-        return dict(featurizer='text', **asdict(self.settings), dim=self.dim, upstream=spec.info.get('upstream') if spec else None)
+        lex = dict(lexical_map=self.lexical_ref or self.lexical_map.record()) if self.settings.lexical else {}
+        return dict(featurizer='text', **asdict(self.settings), dim=self.dim, upstream=spec.info.get('upstream') if spec else None, **lex)
 
     @classmethod
-    def from_description(cls, d:dict, device:str|None='auto'):
+    def from_description(cls, d:dict, device:str|None='auto',
+                         base:str|Path|None=None): # the folder of the feature file whose meta `d` is (where a lexical map's file is)
         "The featurizer that `describe` described, on `device`."
-        return cls(from_fields(TextSettings, d), device=device)
+        s = from_fields(TextSettings, d)
+        if s.lexical and 'lexical_map' not in d: raise ValueError(f"text featurizer with lexical={s.lexical}: its description has no lexical_map")
+        return cls(s, device=device, lexical_map=LexicalMap.from_record(d['lexical_map'], base) if s.lexical else None,
+                   lexical_ref=d['lexical_map'] if s.lexical and 'file' in d['lexical_map'] else None)
+
+    def embedded_description(self) -> dict:
+        "`describe()` with the lexical map itself in place of a reference to its file: what a checkpoint stores."
+        d = self.describe()
+        if self.settings.lexical: d['lexical_map'] = self.lexical_map.record()
+        return d
 
     def __getstate__(self): return dict(self.__dict__, _enc=None)
     def __repr__(self): return f"TextFeaturizer({self.settings}, device={self.device!r})"
@@ -122,6 +218,7 @@ def augmented_view(out:str|Path, augmented:str='auto') -> tuple[bool, str]:
 
 def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_size:int|None=None, normalize:bool=True,
                     device:str='auto',
+                    lexical:int=LEXICAL_DIM, # the lexical view's dimensions (a `LexicalMap` fitted on the corpus's transcripts, appended); 0: none
                     augmented:str='auto', # the back-translated view: 'auto' (when step 02 made it), 'yes' (required), 'no'
                     force:bool=False) -> dict:
     "Embed transcripts (and step 02's back-translations, when made or asked for) -> `<out>/features/text.npz`, `text_aug.npz`; return the manifest."
@@ -129,10 +226,11 @@ def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_siz
                                 ('batch_size', batch_size, batch_size is None or in_range(batch_size, 1, integer=True), 'None or an integer >= 1'),
                                 ('normalize', normalize, isinstance(normalize, bool), 'true or false'),
                                 ('device', device, is_device(device), "'auto', 'cpu', 'cuda' or 'cuda:N'"),
+                                ('lexical', lexical, in_range(lexical, 0, integer=True), 'an integer >= 0 (0: no lexical view)'),
                                 ('augmented', augmented, augmented in ('auto', 'yes', 'no'), "'auto', 'yes' or 'no'"),
                                 ('force', force, isinstance(force, bool), 'true or false')])
     corpus, out = Path(corpus).resolve(), Path(out).resolve()
-    params = dict(corpus=str(corpus), out=str(out), model=model, batch_size=batch_size, normalize=normalize, device=device, augmented=augmented)
+    params = dict(corpus=str(corpus), out=str(out), model=model, batch_size=batch_size, normalize=normalize, device=device, lexical=lexical, augmented=augmented)
     table, aug_csv = step_dir(out, 'corpus')/'utterances.csv', step_dir(out, 'text_aug')/'augmented.csv'
     use_aug, aug_why = augmented_view(out, augmented)
     inputs = [Columns(table, TEXT_COLUMNS)] + ([aug_csv] if use_aug else [])     # the set of inputs changes when the view comes or goes
@@ -141,11 +239,23 @@ def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_siz
         seed_everything(get_config().seed)
         df = load_utterances(out)
         synthetic = bool((load_manifest(out, 'corpus') or {}).get('report', {}).get('synthetic'))
-        fz = TextFeaturizer(TextSettings(model, normalize), device=device, batch_size=batch_size)
+        lm, lex_path, rep_lex = None, features_dir(out)/'text_lexical.npz', dict(dim=0)
+        if lexical:                                   # fitted on the corpus's own transcripts, without labels
+            texts = [t for t in df.transcript.map(_clean) if t]
+            try: lm = LexicalMap.fit(texts, lexical, seed=get_config().seed)
+            except ValueError as e: run.warn(f'no lexical view: {e}'); rep_lex['why'] = str(e)
+        if lm is not None:
+            lm.save(run.output(lex_path))
+            rep_lex = dict(dim=lm.dim, asked=lexical, terms=len(lm.vocabulary), fitted_on=f'{len(texts)} transcripts (no labels)', file=str(lex_path))
+        elif lex_path.exists():
+            lex_path.unlink(); rep_lex['removed'] = str(lex_path)      # an earlier run's map, which no longer matches this step's outputs
+        ref = dict(file=lex_path.name, sha256=file_sha256(lex_path)) if lm is not None else None   # a name next to the features: the folder may move
+        fz = TextFeaturizer(TextSettings(model, normalize, lm.dim if lm is not None else 0), device=device, batch_size=batch_size,
+                            lexical_map=lm, lexical_ref=ref)
         enc, dim, d = fz.encoder, fz.dim, fz.describe()
         bs = batch_size or BATCH_SIZE[enc.cmer_device.split(':')[0]]       # what `embed` uses when batch_size is None
         rep = dict(synthetic=synthetic, model=model, folder=str(enc.cmer_folder), dim=dim, device=enc.cmer_device, batch_size=bs,
-                   augmented_view=dict(embedded=use_aug, why=aug_why))
+                   lexical=rep_lex, augmented_view=dict(embedded=use_aug, why=aug_why))
         sets = {'text': (df.utt_id, df.transcript)}
         if use_aug:
             aug = load_augmented(out)
@@ -173,7 +283,9 @@ def text_embed_summary(out:str|Path) -> str:
     "A short human-readable summary of the text_embed step's report."
     r = load_manifest(out, 'text_embed')['report']
     tag = ' [SYNTHETIC demo corpus]' if r.get('synthetic') else ''
-    lines = [f"{k}.npz{tag}: {v['n_features']}/{v['n_items']} utterances ({v['n_empty']} empty), {r['model']} {r['dim']}-d, "
+    lex = r.get('lexical') or {}
+    what = f"{r['model']} + lexical {lex['dim']}" if lex.get('dim') else r['model']
+    lines = [f"{k}.npz{tag}: {v['n_features']}/{v['n_items']} utterances ({v['n_empty']} empty), {what} {r['dim']}-d, "
              f"{v['seconds']} s ({v['sentences_per_second']} sentences/s)" for k, v in r.items() if k.startswith('text')]
     av = r.get('augmented_view')
     if av and not av['embedded']: lines.append(f"text_aug.npz not made: {av['why']}")

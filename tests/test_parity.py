@@ -50,6 +50,9 @@ def test_checkpoint_records_the_chain_featurizers(chain, checkpoint):
     assert (v.frame_settings.fps, v.frame_settings.max_frames, v.frame_settings.side, v.frame_settings.crop_size) == \
            (fr['fps'], fr['max_frames'], fr['side'], fr['crop_size'])
     assert pred.featurizers['text'].settings.model == load_manifest(out, 'text_embed')['params']['model']
+    t = pred.featurizers['text']
+    assert t.settings.lexical == load_manifest(out, 'text_embed')['report']['lexical']['dim'] > 0   # the lexical view, its map inside the checkpoint
+    assert t.lexical_ref is None and t.lexical_map.dim == t.settings.lexical
 
 
 def test_predict_features_equal_the_chain_features(chain, checkpoint):

@@ -39,8 +39,9 @@ def test_flat_csv_text_path(tmp_path):
         assert 'has no audio' in m['report']['skipped'] and m['outputs'] == {}
     te = text_embed_step(flat, out)
     t, taug = load_features(features_dir(out)/'text.npz'), load_features(features_dir(out)/'text_aug.npz')
-    assert t.dim == (384,) and len(t) == n - 1 and list(taug.ids) == list(aug.utt_id)
-    assert np.allclose(np.linalg.norm(t.data, axis=1), 1, atol=1e-5)
+    lex = te['report']['lexical']['dim']                  # the lexical view fitted on the corpus's transcripts, appended
+    assert lex > 0 and t.dim == (384 + lex,) and len(t) == n - 1 and list(taug.ids) == list(aug.utt_id)
+    assert np.allclose(np.linalg.norm(t.data[:, :384], axis=1), 1, atol=1e-5)
     assert te['report']['model'] == 'minilm'
     # nothing changed: every step is skipped the second time
     assert text_embed_step(flat, out)['started'] == te['started']
