@@ -758,6 +758,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'cmer.text_embed._clean': ('text_embed.html#_clean', 'cmer/text_embed.py'),
                                  'cmer.text_embed.augmented_view': ('text_embed.html#augmented_view', 'cmer/text_embed.py'),
                                  'cmer.text_embed.embed': ('text_embed.html#embed', 'cmer/text_embed.py'),
+                                 'cmer.text_embed.lexical_dim': ('text_embed.html#lexical_dim', 'cmer/text_embed.py'),
                                  'cmer.text_embed.load_encoder': ('text_embed.html#load_encoder', 'cmer/text_embed.py'),
                                  'cmer.text_embed.text_embed_step': ('text_embed.html#text_embed_step', 'cmer/text_embed.py'),
                                  'cmer.text_embed.text_embed_summary': ('text_embed.html#text_embed_summary', 'cmer/text_embed.py')},

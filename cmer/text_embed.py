@@ -17,8 +17,8 @@ from .text_aug import load_augmented
 from .media import check_params, in_range, is_device
 
 # %% auto #0
-__all__ = ['BATCH_SIZE', 'LEXICAL_DIM', 'TEXT_COLUMNS', 'load_encoder', 'embed', 'LexicalMap', 'TextSettings', 'TextFeaturizer',
-           'augmented_view', 'text_embed_step', 'text_embed_summary']
+__all__ = ['BATCH_SIZE', 'LEXICAL_DIM', 'LEXICAL_PER', 'TEXT_COLUMNS', 'load_encoder', 'embed', 'lexical_dim', 'LexicalMap',
+           'TextSettings', 'TextFeaturizer', 'augmented_view', 'text_embed_step', 'text_embed_summary']
 
 # %% ../nbs/07_text_embed.ipynb #ee670be3
 BATCH_SIZE = {'cpu': 64, 'cuda': 256}   # sentences per forward pass by device kind (a GPU wants larger batches)
@@ -52,6 +52,11 @@ def embed(encoder, texts:Sequence[str], batch_size:int|None=None, normalize:bool
 
 # %% ../nbs/07_text_embed.ipynb #0ab161c4
 LEXICAL_DIM = 512   # the chain's lexical view: SVD components of the transcripts' word 1-2-gram TF-IDF (benchmarks/text_lexical.md); 0: off
+LEXICAL_PER = 8     # ... and at most one per this many transcripts: IEMOCAP's inner folds chose 512 (3 of 5 folds) or 256 for about 4,400
+
+def lexical_dim(n_texts:int, lexical:int=LEXICAL_DIM) -> int:
+    "The lexical view's size for a corpus of `n_texts` transcripts: `lexical`, but no more than one dimension per `LEXICAL_PER` transcripts."
+    return max(0, min(int(lexical), int(n_texts) // LEXICAL_PER))
 
 def _clean(text) -> str: return ' '.join(str(text).split()) if text is not None and text == text else ''
 
@@ -242,7 +247,9 @@ def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_siz
         lm, lex_path, rep_lex = None, features_dir(out)/'text_lexical.npz', dict(dim=0)
         if lexical:                                   # fitted on the corpus's own transcripts, without labels
             texts = [t for t in df.transcript.map(_clean) if t]
-            try: lm = LexicalMap.fit(texts, lexical, seed=get_config().seed)
+            try:
+                if not (d := lexical_dim(len(texts), lexical)): raise ValueError(f"{len(texts)} transcripts: fewer than {LEXICAL_PER} per lexical dimension")
+                lm = LexicalMap.fit(texts, d, seed=get_config().seed)
             except ValueError as e: run.warn(f'no lexical view: {e}'); rep_lex['why'] = str(e)
         if lm is not None:
             lm.save(run.output(lex_path))
