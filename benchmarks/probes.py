@@ -17,13 +17,14 @@ Rows (UA, mean ± sd over the test folds; PAIRED: over every (pairing seed, fold
   steps: audio MFCC, audio Whisper, video (FER2013 face embeddings), text (MiniLM); leave-one-session-out;
 - EmoDB (real speech) 7 and 4 classes, leave-one-speaker-out, cmer's default audio features (Whisper encoder, the
   window and layer step 04 uses by default, and those of the default model of `cmer predict`);
-- IEMOCAP transcripts (real), 4 classes, leave-one-session-out, MiniLM sentence embeddings (the chain's; --text-features adds
-  rows on mpnet or on both concatenated), past context.
+- IEMOCAP transcripts (real), 4 classes, leave-one-session-out, past context: MiniLM sentence embeddings with the lexical
+  view appended (the chain's text features; the view fitted in each fold on its training transcripts only), and MiniLM
+  alone (--text-features adds rows on mpnet or on MiniLM and mpnet concatenated).
 Fused rows (PAIRED, MFCC and Whisper audio): cmer's fused model, `late` = late fusion (product of the probabilities)
 of cmer's own single-modality models, `probe_late` = the same of the three probes, `probe_early` = the probe on the
 concatenated pooled features of all three.
 
-    python benchmarks/probes.py [--seeds 42,1,2] [--only paired,emodb,text] [--text-features minilm] [--work /tmp/cmer_bench]
+    python benchmarks/probes.py [--seeds 42,1,2] [--only paired,emodb,text] [--text-features minilm+lexical,minilm] [--work /tmp/cmer_bench]
 
 Builds what it needs under --work (the PAIRED corpora and their feature stores, EmoDB's Whisper features, the
 IEMOCAP embeddings) and writes benchmarks/results/probes.json and benchmarks/probes.md; a part named in --only
@@ -49,12 +50,19 @@ def cmer_bin() -> str:
 def paired_store(seed:int, work:Path) -> Path:
     "The chain's feature store of the PAIRED corpus of pairing `seed` (built when missing)."
     corpus, out = work/f'paired{seed}', work/f'paired{seed}_out'
-    if not (out/'features'/'whisper.npz').exists() or not (out/'features'/'text.npz').exists():
-        log(f"building the PAIRED corpus, seed {seed}, and its features")
+    if not (corpus/'demo_corpus.json').exists():
+        log(f"building the PAIRED corpus, seed {seed}")
         subprocess.run([cmer_bin(), 'demo-corpus', str(corpus), '--speech', 'emodb', '--seed', str(seed)], check=True)
-        subprocess.run([cmer_bin(), 'run', '--corpus', str(corpus), '--out', str(out), '--steps', 'corpus', 'mfcc', 'frames', 'frame_embed',
-                        'text_embed', '-p', 'audio_features=both', '--checks', 'never'], check=True)
+    log(f"the chain's features of the PAIRED corpus, seed {seed} (steps that are up to date skip themselves)")
+    subprocess.run([cmer_bin(), 'run', '--corpus', str(corpus), '--out', str(out), '--steps', 'corpus', 'mfcc', 'frames', 'frame_embed',
+                    'text_embed', '-p', 'audio_features=both', '--checks', 'never'], check=True)
     return out
+
+
+def text_name(data) -> str:
+    "The name of the text features `data` holds: MiniLM, with the lexical view when the chain appended one."
+    lex = (data.feats['text'].meta.get('featurizer') or {}).get('lexical')
+    return f"MiniLM + lexical view ({lex})" if lex else 'MiniLM'
 
 
 def pooled_settings(data, m:str) -> dict:
@@ -86,7 +94,7 @@ def paired_part(seeds:list[int], work:Path) -> tuple[list, list, dict]:
             early = probe_cv({s: np.concatenate([pooled_settings(data, m)[s if data.feats[m].ragged else 'vector'] for m in data.modalities], 1)
                               for s in ('mean', 'meanstd')}, y, folds, spk)
             for m, code in zip(data.modalities, ('A', 'V', 'T')):
-                feat = {'audio': audio, 'video': 'FER face embeddings', 'text': 'MiniLM'}[m]
+                feat = {'audio': audio, 'video': 'FER face embeddings', 'text': text_name(data)}[m]
                 if m != 'audio' and audio == 'whisper': continue          # video and text rows come from the first run
                 r = per.setdefault((feat, m), dict(cmer=[], probe=[], probe_settings=[], cmer_l2=[]))
                 r['cmer'].append([f['unimodal'][code]['ua'] for f in cv['folds']]); r['probe'].append([f['ua'] for f in probes[m]['folds']])
@@ -107,9 +115,10 @@ def paired_part(seeds:list[int], work:Path) -> tuple[list, list, dict]:
         if feat == 'fused': continue
         rows.append(dict(data=f"PAIRED ({len(seeds)} pairing seeds)", features=feat, modality=m, **stats(r, ('cmer', 'probe')),
                          per_seed={k: [float(np.mean(v)) for v in r[k]] for k in ('cmer', 'probe')}, probe_settings=r['probe_settings']))
+    text = next(feat for (feat, m) in per if m == 'text')
     for (feat, audio), r in per.items():
         if feat != 'fused': continue
-        fused.append(dict(data=f"PAIRED ({len(seeds)} pairing seeds)", features=f"{audio} audio, FER face embeddings, MiniLM", **stats(r, ('cmer', 'late', 'probe_late', 'probe_early')),
+        fused.append(dict(data=f"PAIRED ({len(seeds)} pairing seeds)", features=f"{audio} audio, FER face embeddings, {text}", **stats(r, ('cmer', 'late', 'probe_late', 'probe_early')),
                           per_seed={k: [float(np.mean(v)) for v in r[k]] for k in ('cmer', 'late', 'probe_late', 'probe_early')},
                           fused_on={c: float(np.mean(v)) for c, v in r['fused_on'].items()}, gates=r['gates']))
     from cmer.chain import pipeline_steps
@@ -149,7 +158,8 @@ def emodb_part(work:Path) -> list:
     return rows
 
 
-TEXT_FEATURES = {'minilm': 'MiniLM', 'mpnet': 'mpnet', 'minilm+mpnet': 'MiniLM and mpnet, concatenated'}
+TEXT_FEATURES = {'minilm': 'MiniLM', 'mpnet': 'mpnet', 'minilm+mpnet': 'MiniLM and mpnet, concatenated',
+                 'minilm+lexical': "MiniLM + lexical view (the chain's: word 1-2-gram TF-IDF on 512 SVD components, fitted on each fold's training transcripts)"}
 
 
 def text_embeddings(work:Path, table, model:str):
@@ -169,36 +179,55 @@ def text_embeddings(work:Path, table, model:str):
 
 
 def text_part(work:Path, features:str='minilm') -> list:
-    "IEMOCAP transcripts with past context: cmer's text model and the probe with the same context, on the sentence embeddings `features`."
+    "IEMOCAP transcripts with past context: cmer's text model and the probe with the same context, on the sentence embeddings `features` (`…+lexical`: with the lexical view, fitted per fold on its training transcripts)."
     import torch
+    from cmer.core import get_config, make_features
     from cmer.default_model import iemocap_text_table, DEFAULT_CLASSES
-    from cmer.train import make_data, TrainConfig
+    from cmer.text_embed import LexicalMap, LEXICAL_DIM, lexical_dim
+    from cmer.train import make_data, TrainConfig, predict
     from cmer.model import ModelConfig
     from cmer.evaluate import cross_validate
+    from cmer.metrics import emotion_metrics
     from cmer.baselines import probe_cv
     from cmer.context import context_index, context_mean
     from cmer.protocols import loso_folds
     torch.set_num_threads(1)
     table = iemocap_text_table()                          # iemocap.csv, 4 classes, transcripts that are not empty
-    feats = text_embeddings(work, table, features)
-    data = make_data(table, {'text': feats}, DEFAULT_CLASSES)
-    folds = loso_folds(data.table); y = data.labels
-    t = time.perf_counter(); cv = cross_validate(data, folds, ModelConfig(), TrainConfig(), subsets=False, keep_models=True, progress=False); tc = time.perf_counter() - t
-    # the same models with every speaker unknown, as `cmer predict` reads a conversation (no diarization)
-    from cmer.train import predict
-    from cmer.metrics import emotion_metrics
-    data_h = make_data(data.table.assign(speaker=None), {'text': feats}, DEFAULT_CLASSES)
-    hidden = [emotion_metrics(y[f['test']], predict(m, data_h, np.asarray(f['test']))['pred'])['ua'] for f, m in zip(folds, cv['models'])]
-    E = feats.data[data.rows['text']]
-    X = {}
-    for k in (0, 4, 8, 16):
-        if k == 0: X['k=0'] = E; continue
-        same, other = context_mean(E, *context_index(data.table, k)); X[f'k={k}'] = np.hstack([E, same, other])
-    pr = probe_cv(X, y, folds, data.table.speaker.astype(str).to_numpy())
+    lexical = features.endswith('+lexical')
+    emb = text_embeddings(work, table, features.removesuffix('+lexical'))
+    data = make_data(table, {'text': emb}, DEFAULT_CLASSES)
+    folds = loso_folds(data.table); y = data.labels; groups = data.table.speaker.astype(str).to_numpy()
+    idx = {k: context_index(data.table, k) for k in (4, 8, 16)}
+    cmer_ua, hidden, probe_folds, tc, lex_info = [], [], [], 0.0, []
+    impro = data.table.utt_id.str.contains('impro').to_numpy(); impro_ua = dict(cmer=[], probe=[])   # improvised dialogues: no script repeats across sessions
+    for f in folds:
+        feats = emb
+        if lexical:                                       # the lexical view of this fold: fitted on its training transcripts only
+            fit = set(data.table.utt_id.to_numpy()[f['train']])
+            texts = [t for u, t in zip(table.utt_id, table.transcript) if u in fit]
+            lm = LexicalMap.fit(texts, lexical_dim(len(texts), LEXICAL_DIM), seed=get_config().seed)   # the size step 07 gives a corpus of that many
+            feats = make_features(table.utt_id.tolist(), np.hstack([emb.data, lm.transform(table.transcript.tolist())]), meta=dict(kind='text', model=features), ragged=False)
+            lex_info.append(dict(fold=f['name'], terms=len(lm.vocabulary), dim=lm.dim))
+        data_f = make_data(table, {'text': feats}, DEFAULT_CLASSES)
+        assert (data_f.table.utt_id.to_numpy() == data.table.utt_id.to_numpy()).all()
+        t = time.perf_counter(); cv = cross_validate(data_f, [f], ModelConfig(), TrainConfig(), subsets=False, keep_models=True, progress=False); tc += time.perf_counter() - t
+        cmer_ua.append(cv['folds'][0]['ua'])
+        # the same model with every speaker unknown, as `cmer predict` reads a conversation (no diarization)
+        data_h = make_data(data_f.table.assign(speaker=None), {'text': feats}, DEFAULT_CLASSES)
+        hidden.append(emotion_metrics(y[f['test']], predict(cv['models'][0], data_h, np.asarray(f['test']))['pred'])['ua'])
+        E = feats.data[data_f.rows['text']]
+        X = {'k=0': E} | {f'k={k}': np.hstack([E, *context_mean(E, *idx[k])]) for k in (4, 8, 16)}
+        pr = probe_cv(X, y, [f], groups); probe_folds += pr['folds']
+        te = np.asarray(f['test']); im = te[impro[te]]; pc = cv['predictions']; pc = pc[pc.utt_id.str.contains('impro')]
+        impro_ua['cmer'].append(emotion_metrics(pc.label.to_numpy(), pc.pred.to_numpy())['ua'])
+        impro_ua['probe'].append(emotion_metrics(y[im], pr['prob'][im].argmax(1))['ua'])
+        log(f"IEMOCAP text ({features}) {f['name']}: cmer {cmer_ua[-1]:.3f} (speakers unknown {hidden[-1]:.3f}), probe {probe_folds[-1]['ua']:.3f}")
     row = dict(data="IEMOCAP transcripts (real), 4 classes, leave-one-session-out, past context", features=TEXT_FEATURES[features], modality='text',
-               **stats(dict(cmer=[[f['ua'] for f in cv['folds']]], probe=[[f['ua'] for f in pr['folds']]]), ('cmer', 'probe')),
-               probe_settings=[f"{f['setting']} C={f['params']['C']:g}" for f in pr['folds']], cmer_seconds=round(tc, 1),
-               cmer_speakers_unknown=float(np.mean(hidden)), cmer_speakers_unknown_std=float(np.std(hidden, ddof=1)), cmer_speakers_unknown_folds=hidden)
+               **stats(dict(cmer=[cmer_ua], probe=[[f['ua'] for f in probe_folds]]), ('cmer', 'probe')),
+               probe_settings=[f"{f['setting']} C={f['params']['C']:g}" for f in probe_folds], cmer_seconds=round(tc, 1),
+               cmer_speakers_unknown=float(np.mean(hidden)), cmer_speakers_unknown_std=float(np.std(hidden, ddof=1)), cmer_speakers_unknown_folds=hidden,
+               **{f'{k}_impro': float(np.mean(v)) for k, v in impro_ua.items()}, **{f'{k}_impro_std': float(np.std(v, ddof=1)) for k, v in impro_ua.items()},
+               **(dict(lexical=lex_info) if lexical else {}))
     log(f"IEMOCAP text ({features}): cmer {row['cmer']:.3f} (speakers unknown {row['cmer_speakers_unknown']:.3f}), probe {row['probe']:.3f} (cmer {tc:.0f} s)")
     return [row]
 
@@ -225,6 +254,9 @@ def write_md(R:dict, path:Path):
             L += ["", f"{r['data']}: cmer's same models with every speaker unknown at test time (as `cmer predict` reads a conversation, "
                   f"without diarization; the context weights for unknown speakers are fitted after training, `TrainConfig.context_unknown='refit'`): "
                   f"{pm(r['cmer_speakers_unknown'], r['cmer_speakers_unknown_std'])} (" + ' / '.join(f"{v:.3f}" for v in r['cmer_speakers_unknown_folds']) + ")."]
+        if 'cmer_impro' in r:
+            L += ["", f"{r['data']}, {r['features']}: UA on the improvised dialogues alone (no script repeats across sessions): cmer "
+                  f"{pm(r['cmer_impro'], r['cmer_impro_std'])}, probe {pm(r['probe_impro'], r['probe_impro_std'])}."]
     L += ["", f"PAIRED rows: the chain's features of {R.get('paired_when', 'before 2026-12-04 19:30 UTC')}, Whisper audio from "
           f"{R.get('paired_whisper', 'the last layer (through CTranslate2), the chain default then; the EmoDB rows read layer 3, the default since')}.",
           "", f"Seeds {R.get('seeds')}; machine: {R['machine']}; {R['when']}."]
@@ -234,7 +266,7 @@ def write_md(R:dict, path:Path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--seeds', default='42,1,2'); ap.add_argument('--only', default='paired,emodb,text')
-    ap.add_argument('--text-features', default='minilm', help=f"the text part's sentence embeddings, comma-separated, one row each: {', '.join(TEXT_FEATURES)}")
+    ap.add_argument('--text-features', default='minilm+lexical,minilm', help=f"the text part's sentence embeddings, comma-separated, one row each: {', '.join(TEXT_FEATURES)}")
     ap.add_argument('--work', default='/tmp/cmer_bench')
     ap.add_argument('--results', default=str(HERE/'results'/'probes.json')); ap.add_argument('--md', default=str(HERE/'probes.md'))
     a = ap.parse_args(argv)
