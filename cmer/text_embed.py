@@ -248,8 +248,8 @@ def text_embed_step(corpus:str|Path, out:str|Path, model:str='minilm', batch_siz
         if lexical:                                   # fitted on the corpus's own transcripts, without labels
             texts = [t for t in df.transcript.map(_clean) if t]
             try:
-                if not (d := lexical_dim(len(texts), lexical)): raise ValueError(f"{len(texts)} transcripts: fewer than {LEXICAL_PER} per lexical dimension")
-                lm = LexicalMap.fit(texts, d, seed=get_config().seed)
+                if not (size := lexical_dim(len(texts), lexical)): raise ValueError(f"{len(texts)} transcripts: fewer than {LEXICAL_PER} per lexical dimension")
+                lm = LexicalMap.fit(texts, size, seed=get_config().seed)
             except ValueError as e: run.warn(f'no lexical view: {e}'); rep_lex['why'] = str(e)
         if lm is not None:
             lm.save(run.output(lex_path))
