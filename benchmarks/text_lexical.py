@@ -65,7 +65,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     from cmer.core import get_config, atomic_json
     from cmer.default_model import iemocap_text_table, DEFAULT_CLASSES
-    from cmer.text_embed import LexicalMap, LEXICAL_DIM
+    from cmer.text_embed import LexicalMap, LEXICAL_DIM, TextFeaturizer
     from cmer.train import make_data
     from cmer.context import context_index, context_mean
     from cmer.protocols import loso_folds
@@ -80,7 +80,7 @@ def main(argv=None):
     folds = loso_folds(data.table); y = data.labels; groups = data.table.speaker.astype(str).to_numpy()
     sessions = data.table.session.astype(str).to_numpy()
     impro = data.table.utt_id.str.contains('impro').to_numpy()
-    texts = [' '.join(str(t).split()) for t in table.transcript]
+    texts = [TextFeaturizer.clean(t) for t in table.transcript]
     E = emb.data.astype(np.float32)
     idx, rel = context_index(data.table, 16)
     def ctx(Z): return np.hstack([Z, *context_mean(Z, idx, rel)])
@@ -88,13 +88,14 @@ def main(argv=None):
     rows = {}                                 # row name -> per fold dict(ua, impro, val, C)
     def add(name, f, te, pred, **kw):
         rows.setdefault(name, []).append(dict(fold=f['name'], ua=ua(y[te], pred), impro=ua(y[te][impro[te]], pred[impro[te]]), **kw))
-    lex_all = {}
+    X_base = ctx(E)                           # the same in every fold, as is the map fitted on every transcript
+    X_all = ctx(np.hstack([E, LexicalMap.fit(texts, LEXICAL_DIM, seed=seed).transform(texts)]))
     for f in folds:
         tr, te = np.asarray(f['train']), np.asarray(f['test'])
         def probe(X):
             r = probe_cv({'x': X}, y, [f], groups)
             return np.nan_to_num(r['prob'][te], nan=0.0), r['folds'][0]
-        p_base, r = probe(ctx(E)); add('MiniLM', f, te, p_base.argmax(1), val=r['val_ua'], C=r['params']['C'])
+        p_base, r = probe(X_base); add('MiniLM', f, te, p_base.argmax(1), val=r['val_ua'], C=r['params']['C'])
         lp_t, C = tfidf_probe(texts, y, tr, te, sessions, idx, rel); add('TF-IDF', f, te, lp_t.argmax(1), C=C)
         lp_e = np.log(np.clip(p_base, 1e-12, None)); add('MiniLM, TF-IDF late', f, te, (0.5 * lp_e + 0.5 * lp_t).argmax(1))
         for d in dims:
@@ -104,8 +105,7 @@ def main(argv=None):
             add(f'MiniLM + lexical {d}', f, te, p.argmax(1), val=r['val_ua'], C=r['params']['C'], terms=len(lm.vocabulary), seconds=round(time.perf_counter() - t, 1))
         best = max(dims, key=lambda d: rows[f'MiniLM + lexical {d}'][-1]['val'])
         rows.setdefault('MiniLM + lexical, d chosen on inner folds', []).append(dict(rows[f'MiniLM + lexical {best}'][-1], chosen=best))
-        if LEXICAL_DIM not in lex_all: lex_all[LEXICAL_DIM] = LexicalMap.fit(texts, LEXICAL_DIM, seed=seed)
-        p, r = probe(ctx(np.hstack([E, lex_all[LEXICAL_DIM].transform(texts)])))
+        p, r = probe(X_all)
         add(f'MiniLM + lexical {LEXICAL_DIM}, fitted on every transcript', f, te, p.argmax(1), val=r['val_ua'], C=r['params']['C'])
         log(f['name'], {k: round(v[-1]['ua'], 3) for k, v in rows.items()})
     R = dict(rows={k: dict(folds=v, ua=float(np.mean([x['ua'] for x in v])), ua_std=float(np.std([x['ua'] for x in v], ddof=1)),

@@ -747,8 +747,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'cmer.text_embed.TextFeaturizer.describe': ( 'text_embed.html#textfeaturizer.describe',
                                                                               'cmer/text_embed.py'),
                                  'cmer.text_embed.TextFeaturizer.dim': ('text_embed.html#textfeaturizer.dim', 'cmer/text_embed.py'),
-                                 'cmer.text_embed.TextFeaturizer.embedded_description': ( 'text_embed.html#textfeaturizer.embedded_description',
-                                                                                          'cmer/text_embed.py'),
                                  'cmer.text_embed.TextFeaturizer.encoder': ('text_embed.html#textfeaturizer.encoder', 'cmer/text_embed.py'),
                                  'cmer.text_embed.TextFeaturizer.from_description': ( 'text_embed.html#textfeaturizer.from_description',
                                                                                       'cmer/text_embed.py'),

@@ -194,12 +194,6 @@ class TextFeaturizer:
         return cls(s, device=device, lexical_map=LexicalMap.from_record(d['lexical_map'], base) if s.lexical else None,
                    lexical_ref=d['lexical_map'] if s.lexical and 'file' in d['lexical_map'] else None)
 
-    def embedded_description(self) -> dict:
-        "`describe()` with the lexical map itself in place of a reference to its file: what a checkpoint stores."
-        d = self.describe()
-        if self.settings.lexical: d['lexical_map'] = self.lexical_map.record()
-        return d
-
     def __getstate__(self): return dict(self.__dict__, _enc=None)
     def __repr__(self): return f"TextFeaturizer({self.settings}, device={self.device!r})"
 
